@@ -1,0 +1,93 @@
+"""Wire shapes of the synced entities and the audience rules that reshape them per viewer.
+
+Every entity travels as a flat JSON object with an integer `id` and an integer `version`
+(rows never go backwards: a client keeps the higher version). Instants are ISO 8601 strings
+with an offset (UTC on the wire; clients show them in the clinic's zone).
+
+Kinds and fields:
+
+- ``appointment``: id, version, patient_id, patient_name, dentist_id, chair_id, type_id,
+  start, end, status, source, notes, cancel_reason, created_at, updated_at
+- ``appointment`` as a *busy block* (someone else's appointment): id, version, dentist_id,
+  chair_id, start, end, status="busy", busy=true — never who, what or why
+- ``dentist``: id, version, name, user_id, colour, active
+- ``patient``: id, version, name, phone, email, date_of_birth, user_id (admin, and the patient
+  themself, only)
+- ``chair``: id, version, name, active
+- ``appointment_type``: id, version, name, duration_minutes, colour, patient_bookable
+- ``working_hours``: id, version, dentist_id, weekday (0=Mon), start "HH:MM", end "HH:MM"
+- ``schedule_exception``: id, version, dentist_id (null = whole clinic), start, end,
+  kind ("closed" | "extra"), reason
+- ``settings``: id (always 1), version, clinic_name, timezone, slot_minutes, min_notice_minutes,
+  max_advance_days, late_cancel_hours
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+__all__ = [
+    "KINDS",
+    "OCCUPYING_STATUSES",
+    "STATUSES",
+    "Role",
+    "busy_block",
+    "view_for",
+]
+
+KINDS = (
+    "settings",
+    "chair",
+    "appointment_type",
+    "dentist",
+    "patient",
+    "working_hours",
+    "schedule_exception",
+    "appointment",
+)
+
+STATUSES = ("scheduled", "confirmed", "checked_in", "in_chair", "completed", "cancelled", "no_show")
+OCCUPYING_STATUSES = frozenset({"scheduled", "confirmed", "checked_in", "in_chair", "completed"})
+
+Role = Literal["admin", "dentist", "patient"]
+
+_BUSY_FIELDS = ("id", "version", "dentist_id", "chair_id", "start", "end")
+
+
+def busy_block(appointment: dict[str, Any]) -> dict[str, Any]:
+    """Someone else's appointment as a viewer may see it: where and when, never who or why."""
+    block = {field: appointment.get(field) for field in _BUSY_FIELDS}
+    block["status"] = "busy"
+    block["busy"] = True
+    return block
+
+
+def view_for(
+    kind: str,
+    row: dict[str, Any],
+    role: str,
+    dentist_id: int | None,
+    patient_id: int | None,
+) -> tuple[Literal["full", "busy", "delete", "hidden"], dict[str, Any] | None]:
+    """How one viewer sees one entity row.
+
+    Returns ("full", row), ("busy", block), ("delete", None) when the viewer should drop
+    what they had (someone else's appointment that no longer occupies time), or
+    ("hidden", None) when the viewer never sees this kind of row.
+    """
+    if role == "admin":
+        return "full", row
+    if kind == "appointment":
+        own = (role == "dentist" and row.get("dentist_id") == dentist_id) or (
+            role == "patient" and row.get("patient_id") == patient_id
+        )
+        if own:
+            return "full", row
+        if row.get("status") in OCCUPYING_STATUSES:
+            return "busy", busy_block(row)
+        return "delete", None
+    if kind == "patient":
+        if role == "patient" and row.get("id") == patient_id:
+            return "full", row
+        return "hidden", None
+    return "full", row
