@@ -1,0 +1,96 @@
+"""Plain value types the booking rules work on, built by the server from database rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+__all__ = ["ApptType", "BusyInterval", "ScheduleException", "Slot", "WorkingPeriod", "EXCEPTION_KINDS"]
+
+EXCEPTION_KINDS = frozenset({"closed", "extra"})
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    """Refuse naive instants, since comparing them with aware ones is a bug waiting to happen."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingPeriod:
+    """One stretch of a dentist's weekly hours in local wall-clock time; a break is the gap between two."""
+
+    dentist_id: int
+    weekday: int  # 0 = Monday
+    start: time
+    end: time  # 00:00 means midnight at the end of the day
+
+    def __post_init__(self) -> None:
+        """Catch impossible rows early rather than silently producing no hours."""
+        if not 0 <= self.weekday <= 6:
+            raise ValueError("weekday must be 0 (Monday) to 6 (Sunday)")
+        if self.end != time(0) and self.end <= self.start:
+            raise ValueError("a working period must end after it starts")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleException:
+    """A one-off change to the hours: `closed` removes time, `extra` adds bookable time."""
+
+    dentist_id: int | None  # None = the whole clinic
+    start: datetime
+    end: datetime
+    kind: str  # "closed" | "extra"
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        """Keep exceptions well formed so interval arithmetic never sees nonsense."""
+        _require_aware("start", self.start)
+        _require_aware("end", self.end)
+        if self.end <= self.start:
+            raise ValueError("an exception must end after it starts")
+        if self.kind not in EXCEPTION_KINDS:
+            raise ValueError(f"kind must be one of {sorted(EXCEPTION_KINDS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class BusyInterval:
+    """An existing appointment that occupies its dentist, patient and chair for its duration."""
+
+    start: datetime
+    end: datetime
+    dentist_id: int | None = None
+    patient_id: int | None = None
+    chair_id: int | None = None
+    appointment_id: int | None = None
+
+    def __post_init__(self) -> None:
+        """Busy blocks must be comparable instants in the right order."""
+        _require_aware("start", self.start)
+        _require_aware("end", self.end)
+        if self.end < self.start:
+            raise ValueError("a busy interval must not end before it starts")
+
+
+@dataclass(frozen=True, slots=True)
+class ApptType:
+    """A kind of appointment: how long it takes and whether patients may book it themselves."""
+
+    id: int
+    name: str
+    duration_minutes: int
+    patient_bookable: bool = True
+
+    def __post_init__(self) -> None:
+        """A zero-length appointment would fit everywhere and mean nothing."""
+        if self.duration_minutes <= 0:
+            raise ValueError("duration_minutes must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A free start time for one dentist, with the end the appointment type implies (UTC)."""
+
+    dentist_id: int
+    start: datetime
+    end: datetime

@@ -1,0 +1,1 @@
+"""Database access: where PostgreSQL comes from, the schema, and the connections."""
