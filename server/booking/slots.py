@@ -98,8 +98,8 @@ def find_slots(
         if block.end <= range_lo or block.start >= range_hi:
             continue
         interval = (block.start.astimezone(UTC), block.end.astimezone(UTC))
-        if block.dentist_id in wanted:
-            busy_by_dentist[block.dentist_id].append(interval)  # type: ignore[index]
+        if block.dentist_id is not None and block.dentist_id in wanted:
+            busy_by_dentist[block.dentist_id].append(interval)
         if patient_id is not None and block.patient_id == patient_id:
             patient_busy.append(interval)
     busy_index = {d: _BusyIndex(busy_by_dentist[d] + patient_busy) for d in dentists}
