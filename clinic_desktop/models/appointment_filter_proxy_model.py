@@ -1,0 +1,94 @@
+"""Search, filters and chronological order over the appointment table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+
+from .appointment_roles import AppointmentRole
+from .appointment_table_model import AppointmentTableModel
+
+__all__ = ["AppointmentFilterProxyModel"]
+
+
+class AppointmentFilterProxyModel(QSortFilterProxyModel):
+    """Filters by free text, dentist, patient, status set and a time window; sorts by start."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self._dentist_id: int | None = None
+        self._patient_id: int | None = None
+        self._statuses: frozenset[str] | None = None
+        self._hide_busy = False
+        self._from: float | None = None
+        self._until: float | None = None
+        self.setSortRole(AppointmentRole.START)
+        self.setDynamicSortFilter(True)
+        self.sort(0, Qt.SortOrder.AscendingOrder)
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self._text = text.strip().casefold()
+        self.endFilterChange()
+
+    def set_dentist(self, dentist_id: int | None) -> None:
+        self.beginFilterChange()
+        self._dentist_id = dentist_id
+        self.endFilterChange()
+
+    def set_patient(self, patient_id: int | None) -> None:
+        self.beginFilterChange()
+        self._patient_id = patient_id
+        self.endFilterChange()
+
+    def set_statuses(self, statuses: set[str] | frozenset[str] | None) -> None:
+        self.beginFilterChange()
+        self._statuses = frozenset(statuses) if statuses is not None else None
+        self.endFilterChange()
+
+    def set_hide_busy(self, hide: bool) -> None:
+        self.beginFilterChange()
+        self._hide_busy = hide
+        self.endFilterChange()
+
+    def set_window(self, start: datetime | None, end: datetime | None) -> None:
+        """Keep appointments that start in [start, end); None leaves that side open."""
+        self.beginFilterChange()
+        self._from = start.timestamp() if start is not None else None
+        self._until = end.timestamp() if end is not None else None
+        self.endFilterChange()
+
+    def appointment_id(self, proxy_row: int) -> int | None:
+        index = self.index(proxy_row, 0)
+        return index.data(AppointmentRole.ID) if index.isValid() else None
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, AppointmentTableModel):
+            return True
+        row = model.appointment_at(source_row)
+        if row is None:
+            return False
+        if self._hide_busy and row.get("busy"):
+            return False
+        if self._dentist_id is not None and row.get("dentist_id") != self._dentist_id:
+            return False
+        if self._patient_id is not None and row.get("patient_id") != self._patient_id:
+            return False
+        if self._statuses is not None and row.get("status") not in self._statuses:
+            return False
+        if self._from is not None or self._until is not None:
+            start = model.index(source_row, 0).data(AppointmentRole.START)
+            if self._from is not None and start < self._from:
+                return False
+            if self._until is not None and start >= self._until:
+                return False
+        if self._text:
+            haystack = " ".join(
+                str(model.index(source_row, column).data() or "") for column in range(model.columnCount())
+            ).casefold()
+            if self._text not in haystack:
+                return False
+        return True

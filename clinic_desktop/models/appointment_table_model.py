@@ -1,0 +1,190 @@
+"""The appointments the user may see, as a table that changes in place as events arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from ..clinic_clock import ClinicClock, parse_instant
+from ..messages import STATUS_LABELS
+from ..store import Change, EntityStore
+from .appointment_roles import AppointmentRole
+
+__all__ = ["AppointmentTableModel"]
+
+_Index = QModelIndex | QPersistentModelIndex
+
+# Roles that change when a row changes: named in dataChanged so views repaint only what they must.
+_ROW_ROLES = [
+    Qt.ItemDataRole.DisplayRole,
+    Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.DecorationRole,
+    AppointmentRole.ROW,
+    AppointmentRole.START,
+    AppointmentRole.DENTIST_ID,
+    AppointmentRole.PATIENT_ID,
+    AppointmentRole.STATUS,
+]
+# Kinds whose rows only feed the display text (names), never the set of appointment rows.
+_LOOKUP_KINDS = {"dentist", "patient", "appointment_type", "chair", "settings"}
+
+
+class AppointmentTableModel(QAbstractTableModel):
+    """One row per appointment in store order; an id -> row index keeps every change O(1) to locate."""
+
+    COLUMNS = ("When", "Until", "Dentist", "Patient", "Type", "Status", "Notes")
+    (COL_WHEN, COL_UNTIL, COL_DENTIST, COL_PATIENT, COL_TYPE, COL_STATUS, COL_NOTES) = range(7)
+
+    def __init__(self, store: EntityStore, clock: ClinicClock, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._clock = clock
+        self._ids: list[int] = []  # row -> appointment id
+        self._index: dict[int, int] = {}  # appointment id -> row
+        self._reload()
+        store.add_listener(self._on_store_changed)
+
+    def detach(self) -> None:
+        """Stop following the store (the owning view is going away)."""
+        self._store.remove_listener(self._on_store_changed)
+
+    # -- Qt overrides ------------------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            if 0 <= section < len(self.COLUMNS):
+                return self.COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._ids):
+            return None
+        row = self._store.get("appointment", self._ids[index.row()])
+        if row is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row)
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == self.COL_TYPE:
+            colour = self._type_colour(row)
+            return QColor(colour) if colour else None
+        if role == Qt.ItemDataRole.ForegroundRole and row.get("status") in ("cancelled", "no_show"):
+            return QBrush(QColor(128, 128, 128))
+        if role == AppointmentRole.ID:
+            return row["id"]
+        if role == AppointmentRole.ROW:
+            return row
+        if role == AppointmentRole.START:
+            return parse_instant(row["start"]).timestamp()
+        if role == AppointmentRole.DENTIST_ID:
+            return row.get("dentist_id")
+        if role == AppointmentRole.PATIENT_ID:
+            return row.get("patient_id")
+        if role == AppointmentRole.STATUS:
+            return row.get("status")
+        return None
+
+    # -- own API -----------------------------------------------------------------------------
+
+    def row_of(self, appointment_id: int) -> int | None:
+        return self._index.get(appointment_id)
+
+    def appointment_at(self, row: int) -> dict[str, Any] | None:
+        if 0 <= row < len(self._ids):
+            return self._store.get("appointment", self._ids[row])
+        return None
+
+    # -- store changes -----------------------------------------------------------------------
+
+    def _on_store_changed(self, change: Change) -> None:
+        if change.kind == "appointment":
+            if change.op == "reset":
+                self.beginResetModel()
+                self._reload()
+                self.endResetModel()
+            elif change.op == "insert":
+                assert change.row is not None
+                row = len(self._ids)
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._ids.append(change.row["id"])
+                self._index[change.row["id"]] = row
+                self.endInsertRows()
+            elif change.op == "update":
+                assert change.row is not None
+                row = self._index.get(change.row["id"])
+                if row is not None:
+                    self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1), _ROW_ROLES)
+            elif change.op == "remove":
+                assert change.row is not None
+                self._remove(change.row["id"])
+        elif change.kind in _LOOKUP_KINDS and self._ids:
+            # A name or the zone changed: every row's text may change, the set of rows does not.
+            self.dataChanged.emit(
+                self.index(0, 0),
+                self.index(len(self._ids) - 1, len(self.COLUMNS) - 1),
+                [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DecorationRole],
+            )
+
+    def _reload(self) -> None:
+        self._ids = [row["id"] for row in self._store.rows("appointment")]
+        self._index = {appointment_id: row for row, appointment_id in enumerate(self._ids)}
+
+    def _remove(self, appointment_id: int) -> None:
+        row = self._index.get(appointment_id)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._ids[row]
+        del self._index[appointment_id]
+        for later in range(row, len(self._ids)):
+            self._index[self._ids[later]] = later
+        self.endRemoveRows()
+
+    # -- display -----------------------------------------------------------------------------
+
+    def _display(self, row: dict[str, Any], column: int) -> str:
+        busy = bool(row.get("busy"))
+        if column == self.COL_WHEN:
+            return self._clock.format_when(row["start"])
+        if column == self.COL_UNTIL:
+            return self._clock.format_time(row["end"])
+        if column == self.COL_DENTIST:
+            dentist = self._store.get("dentist", row.get("dentist_id"))
+            return dentist["name"] if dentist else ""
+        if column == self.COL_PATIENT:
+            return "(busy)" if busy else str(row.get("patient_name") or self._patient_name(row))
+        if column == self.COL_TYPE:
+            appointment_type = self._store.get("appointment_type", row.get("type_id"))
+            return appointment_type["name"] if appointment_type else ""
+        if column == self.COL_STATUS:
+            return STATUS_LABELS.get(row.get("status") or "", str(row.get("status") or ""))
+        if column == self.COL_NOTES:
+            return str(row.get("notes") or row.get("cancel_reason") or "")
+        return ""
+
+    def _patient_name(self, row: dict[str, Any]) -> str:
+        patient = self._store.get("patient", row.get("patient_id"))
+        return patient["name"] if patient else ""
+
+    def _type_colour(self, row: dict[str, Any]) -> str | None:
+        appointment_type = self._store.get("appointment_type", row.get("type_id"))
+        return appointment_type.get("colour") if appointment_type else None
+
+    def _tooltip(self, row: dict[str, Any]) -> str:
+        when = f"{self._clock.format_when(row['start'])}–{self._clock.format_time(row['end'])}"
+        if row.get("busy"):
+            return f"{when}: busy"
+        parts = [when, self._display(row, self.COL_PATIENT), self._display(row, self.COL_TYPE)]
+        parts.append(self._display(row, self.COL_STATUS))
+        if row.get("cancel_reason"):
+            parts.append(f"Reason: {row['cancel_reason']}")
+        return " · ".join(part for part in parts if part)

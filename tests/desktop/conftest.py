@@ -1,0 +1,27 @@
+"""Desktop tests run offscreen and share pytest-qt's one QApplication."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_QUICK_BACKEND", "software")
+
+import pytest  # noqa: E402
+
+from clinic_desktop.clinic_clock import ClinicClock  # noqa: E402
+from clinic_desktop.store import EntityStore  # noqa: E402
+from desktop_factories import make_snapshot  # noqa: E402
+
+
+@pytest.fixture
+def clock() -> ClinicClock:
+    return ClinicClock("Europe/London")
+
+
+@pytest.fixture
+def store() -> EntityStore:
+    """A store holding the demo directory (two dentists, four types, two patients) and no appointments."""
+    entity_store = EntityStore()
+    entity_store.load_snapshot(make_snapshot(appointments=0), seq=1)
+    return entity_store
