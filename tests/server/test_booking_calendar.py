@@ -279,3 +279,15 @@ def test_hours_ending_at_midnight() -> None:
     assert working_intervals(SETTINGS, SMITH, WEDNESDAY, hours, []) == [
         (utc(2026, 4, 15, 19), utc(2026, 4, 15, 23))
     ]
+
+
+def test_grid_restarts_from_local_midnight_across_a_dst_change() -> None:
+    """On the spring-forward day a 45-minute grid keeps to local wall times (02:15, 03:00), not UTC steps."""
+    settings = ClinicSettings(slot_minutes=45)
+    day = date(2026, 3, 29)
+    whole_day = ScheduleException(
+        SMITH, local(day, 0), local(day + timedelta(days=1), 0), "extra"
+    )
+    walls = [f"{s.start.astimezone(LONDON):%H:%M}" for s in day_slots(settings, day, [whole_day])]
+    assert walls[:5] == ["00:00", "00:45", "02:15", "03:00", "03:45"]  # 01:30 never happens
+    assert all((int(w[:2]) * 60 + int(w[3:])) % 45 == 0 for w in walls)
