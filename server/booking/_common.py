@@ -19,7 +19,7 @@ def require_role(role: str) -> None:
 
 
 def require_aware(name: str, value: datetime) -> None:
-    """Refuse a naive `now` or similar argument: that is a programming error, not a user's."""
+    """Refuse a naive instant where an aware one is required: a programming error, not a user's."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
 

@@ -8,7 +8,7 @@ __all__ = ["BookingError"]
 
 
 class BookingError(Exception):
-    """A booking rule said no: `reason` goes on the wire, `message` is shown to the receptionist or patient."""
+    """A booking rule said no: `reason` goes on the wire, `message` is for the person booking."""
 
     def __init__(self, reason: str, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)

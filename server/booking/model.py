@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
+from ._common import require_aware
+
 __all__ = ["ApptType", "BusyInterval", "ScheduleException", "Slot", "WorkingPeriod", "EXCEPTION_KINDS"]
 
 EXCEPTION_KINDS = frozenset({"closed", "extra"})
-
-
-def _require_aware(name: str, value: datetime) -> None:
-    """Refuse naive instants, since comparing them with aware ones is a bug waiting to happen."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +41,8 @@ class ScheduleException:
 
     def __post_init__(self) -> None:
         """Keep exceptions well formed so interval arithmetic never sees nonsense."""
-        _require_aware("start", self.start)
-        _require_aware("end", self.end)
+        require_aware("start", self.start)
+        require_aware("end", self.end)
         if self.end <= self.start:
             raise ValueError("an exception must end after it starts")
         if self.kind not in EXCEPTION_KINDS:
@@ -66,8 +62,8 @@ class BusyInterval:
 
     def __post_init__(self) -> None:
         """Busy blocks must be comparable instants in the right order."""
-        _require_aware("start", self.start)
-        _require_aware("end", self.end)
+        require_aware("start", self.start)
+        require_aware("end", self.end)
         if self.end < self.start:
             raise ValueError("a busy interval must not end before it starts")
 

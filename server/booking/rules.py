@@ -100,7 +100,7 @@ def check_booking(
 
 
 def check_patient_change(*, settings: ClinicSettings, start: datetime, now: datetime) -> None:
-    """Refuse a patient's online cancel or move inside the late-cancel window, so the chair is not wasted."""
+    """Refuse a patient's online cancel or move inside the late-cancel window, so no chair sits empty."""
     require_aware("start", start)
     require_aware("now", now)
     if start - now < timedelta(hours=settings.late_cancel_hours):

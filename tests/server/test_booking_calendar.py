@@ -170,7 +170,7 @@ def test_local_date_follows_the_clinic_zone() -> None:
     )
 
 
-# The DST change days, each a Sunday: zone, change day, UTC hour of 09:00 local the day before and on the day.
+# The DST change days (Sundays): zone, change day, UTC hour of 09:00 local the day before and on the day.
 DST_DAYS = [
     ("Europe/London", date(2026, 3, 29), 9, 8),  # GMT -> BST
     ("Europe/London", date(2026, 10, 25), 8, 9),  # BST -> GMT
@@ -242,7 +242,7 @@ def test_dst_change_day_has_a_normal_days_slots(
 def test_round_the_clock_hours_on_a_dst_day_follow_the_wall_clock(
     zone: str, change_day: date, expected: int
 ) -> None:
-    """A 24-hour extra on a DST day yields one slot per real grid time: none in the gap, both in the overlap."""
+    """A 24-hour extra on a DST day offers each real grid time: none in the gap, both in the overlap."""
     settings = ClinicSettings(timezone=zone)
     start = datetime.combine(change_day, time(0), tzinfo=settings.zone)
     end = datetime.combine(change_day + timedelta(days=1), time(0), tzinfo=settings.zone)
@@ -256,7 +256,7 @@ def test_round_the_clock_hours_on_a_dst_day_follow_the_wall_clock(
 
 
 def test_nonexistent_start_time_uses_the_offset_before_the_change() -> None:
-    """Hours starting at 01:30 on the London spring-forward day (a time that never happens) start at 02:30 BST (fold=0)."""
+    """Hours from 01:30 on the spring-forward day (a time that never happens) start at 02:30 BST."""
     day = date(2026, 3, 29)
     hours = [WorkingPeriod(SMITH, 6, time(1, 30), time(3))]
     assert working_intervals(SETTINGS, SMITH, day, hours, []) == [
@@ -265,7 +265,7 @@ def test_nonexistent_start_time_uses_the_offset_before_the_change() -> None:
 
 
 def test_ambiguous_start_time_uses_the_first_occurrence() -> None:
-    """Hours starting at 01:30 on the London fall-back day (a time that happens twice) start at the first 01:30 (fold=0)."""
+    """Hours from 01:30 on the fall-back day (a time that happens twice) start at the first 01:30."""
     day = date(2026, 10, 25)
     hours = [WorkingPeriod(SMITH, 6, time(1, 30), time(3))]
     assert working_intervals(SETTINGS, SMITH, day, hours, []) == [
@@ -282,7 +282,7 @@ def test_hours_ending_at_midnight() -> None:
 
 
 def test_grid_restarts_from_local_midnight_across_a_dst_change() -> None:
-    """On the spring-forward day a 45-minute grid keeps to local wall times (02:15, 03:00), not UTC steps."""
+    """On the spring-forward day a 45-minute grid keeps to local wall times (02:15), not UTC steps."""
     settings = ClinicSettings(slot_minutes=45)
     day = date(2026, 3, 29)
     whole_day = ScheduleException(

@@ -179,7 +179,7 @@ def test_never_offers_the_past() -> None:
 
 
 def test_min_notice_applies_to_patients_not_admin() -> None:
-    """At 09:00, a patient's first start is 11:00 (two hours' notice); the front desk may still book 09:00."""
+    """At 09:00 a patient's first start is 11:00 (two hours' notice); the front desk still gets 09:00."""
     now = local(MONDAY, 9)
     assert local_times(slots(now=now, role="patient"))[0] == "11:00"
     assert local_times(slots(now=now, role="admin"))[0] == "09:00"
@@ -187,7 +187,7 @@ def test_min_notice_applies_to_patients_not_admin() -> None:
 
 
 def test_max_advance_applies_to_patients_not_admin() -> None:
-    """Asked on a Wednesday at 09:00, a patient can book up to 09:00 ninety days on; the front desk beyond."""
+    """Asked on a Wednesday at 09:00, a patient sees up to 09:00 ninety days on; the front desk more."""
     wednesday = MONDAY + timedelta(days=2)
     now = local(wednesday, 9)
     last_day = wednesday + timedelta(days=90)  # a Tuesday

@@ -90,7 +90,10 @@ def test_no_show_only_after_the_start(old: str) -> None:
     check_transition(old, "no_show", role="admin", start=START, now=START)
 
 
-@pytest.mark.parametrize(("old", "new"), [("scheduled", "confirmed"), ("scheduled", "cancelled"), ("confirmed", "cancelled")])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("scheduled", "confirmed"), ("scheduled", "cancelled"), ("confirmed", "cancelled")],
+)
 def test_patients_may_confirm_and_cancel(old: str, new: str) -> None:
     """A patient may confirm a scheduled appointment and cancel one, well before it starts."""
     check_transition(old, new, role="patient", start=START, now=BEFORE - timedelta(days=2))
