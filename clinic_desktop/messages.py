@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.protocol import Reason, RpcError
+from server.protocol import ErrorCode, Reason, RpcError
 
 __all__ = ["describe_error", "STATUS_LABELS"]
 
@@ -46,6 +46,8 @@ def describe_error(error: BaseException) -> str:
             if error.reason == Reason.RATE_LIMITED and error.extra.get("retry_after"):
                 text = f"Too many changes in a short time. Please try again in {int(error.extra['retry_after'])} s."
             return text
+        if error.code == ErrorCode.METHOD_NOT_FOUND:
+            return "This feature is not available on this clinic server."
         return "The server did not understand the request. Please try again."
     if isinstance(error, (ConnectionError, OSError)):
         return "The connection to the clinic server was lost. Nothing was saved; please try again when online."

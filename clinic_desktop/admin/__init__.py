@@ -1,0 +1,3 @@
+"""The front desk's views: day calendar, appointment list, booking, dentists' hours."""
+
+from __future__ import annotations

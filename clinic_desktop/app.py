@@ -1,0 +1,48 @@
+"""`clinic-desktop`: parse the flags, start Qt on a qasync loop, run the application controller."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from . import __version__
+
+__all__ = ["main"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="clinic-desktop", description="DentalCare Connect desktop client")
+    parser.add_argument("--server", metavar="URL", help="sync server address, e.g. ws://clinic.local:8765/ws")
+    parser.add_argument("--demo", action="store_true",
+                        help="start a bundled server with demo data on an embedded database, then sign in to it")
+    parser.add_argument("--version", action="version", version=f"clinic-desktop {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details to stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Qt is imported only now, so --version and --help work without a display.
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from .application_controller import ApplicationController
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("DentalCare Connect")
+    app.setOrganizationName("DentalCare")
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(False)  # the controller decides when to quit, after cleaning up
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    controller = ApplicationController(server_url=args.server, demo=args.demo)
+    try:
+        with loop:
+            loop.run_until_complete(controller.run())
+    except KeyboardInterrupt:
+        return 130
+    return 0

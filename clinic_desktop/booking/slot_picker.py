@@ -1,0 +1,259 @@
+"""Type, dentist (or any), a week of free slots from `slots.find`, re-queried live as others book."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..operations import Operations
+from ..session import Session
+from ..store import Change
+
+__all__ = ["SlotPicker"]
+
+_LIVE_KINDS = {"appointment", "working_hours", "schedule_exception"}
+_SLOT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class SlotPicker(QWidget):
+    """Lists free slots for the chosen type and dentist over `days` days, kept current while shown.
+
+    Any appointment, working-hours or exception event re-queries (debounced), so a slot someone
+    else just took disappears; if it was the selected one, the user is told.
+    """
+
+    slot_changed = Signal(object)  # the selected slot dict, or None
+    slots_refreshed = Signal(int)  # how many slots the last query returned
+
+    def __init__(self, session: Session, operations: Operations, *, patient_mode: bool,
+                 days: int = 7, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._operations = operations
+        self._patient_mode = patient_mode
+        self.days = days
+        self.patient_id: int | None = None  # staff booking for a patient: their own bookings are excluded
+        self._slots: list[dict[str, Any]] = []
+        self._querying = False
+        self._dirty = False
+        self.queries = 0  # slots.find calls made (tests, diagnostics)
+
+        self.type_combo = QComboBox()
+        self.type_combo.setObjectName("slotType")
+        self.dentist_combo = QComboBox()
+        self.dentist_combo.setObjectName("slotDentist")
+        self.date_edit = QDateEdit()
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.slot_list = QListWidget()
+        self.slot_list.setObjectName("slotList")
+        self.slot_list.setMinimumHeight(160)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.status_label.setObjectName("slotStatus")
+
+        form = QFormLayout()
+        form.addRow("Treatment", self.type_combo)
+        form.addRow("Dentist", self.dentist_combo)
+        form.addRow("From", self.date_edit)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Free times"))
+        layout.addWidget(self.slot_list, 1)
+        layout.addWidget(self.status_label)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(120)
+        self._debounce.timeout.connect(self._on_debounce_timeout)
+
+        self._fill_combos()
+        self.set_date(session.clock.today())
+        self.type_combo.currentIndexChanged.connect(self._on_type_combo_current_index_changed)
+        self.dentist_combo.currentIndexChanged.connect(self._on_dentist_combo_current_index_changed)
+        self.date_edit.dateChanged.connect(self._on_date_edit_date_changed)
+        self.slot_list.currentItemChanged.connect(self._on_slot_list_current_item_changed)
+        session.store.add_listener(self._on_store_changed)
+        session.state_changed.connect(self._on_session_state_changed)
+
+    def detach(self) -> None:
+        self._session.store.remove_listener(self._on_store_changed)
+        self._debounce.stop()
+
+    # -- own API -----------------------------------------------------------------------------
+
+    def set_type(self, type_id: int | None) -> None:
+        index = self.type_combo.findData(type_id)
+        if index >= 0:
+            self.type_combo.setCurrentIndex(index)
+
+    def lock_type(self, type_id: int) -> None:
+        self.set_type(type_id)
+        self.type_combo.setEnabled(False)
+
+    def set_dentist(self, dentist_id: int | None) -> None:
+        index = self.dentist_combo.findData(dentist_id if dentist_id is not None else 0)
+        if index >= 0:
+            self.dentist_combo.setCurrentIndex(index)
+
+    def set_date(self, day: date) -> None:
+        self.date_edit.setDate(QDate(day.year, day.month, day.day))
+
+    def type_id(self) -> int | None:
+        return self.type_combo.currentData()
+
+    def dentist_id(self) -> int | None:
+        return self.dentist_combo.currentData() or None
+
+    def slots(self) -> list[dict[str, Any]]:
+        return list(self._slots)
+
+    def current_slot(self) -> dict[str, Any] | None:
+        item = self.slot_list.currentItem()
+        return item.data(_SLOT_ROLE) if item is not None else None
+
+    def select_slot(self, slot: dict[str, Any]) -> bool:
+        for row in range(self.slot_list.count()):
+            item = self.slot_list.item(row)
+            if _same_slot(item.data(_SLOT_ROLE), slot):
+                self.slot_list.setCurrentItem(item)
+                return True
+        return False
+
+    def refresh(self) -> None:
+        """Re-query soon (debounced: a burst of events costs one query)."""
+        self._debounce.start()
+
+    # -- combos ------------------------------------------------------------------------------
+
+    def _fill_combos(self) -> None:
+        store = self._session.store
+        current_type = self.type_combo.currentData()
+        self.type_combo.blockSignals(True)
+        self.type_combo.clear()
+        for row in sorted(store.rows("appointment_type"), key=lambda r: r["id"]):
+            if self._patient_mode and not row.get("patient_bookable"):
+                continue
+            self.type_combo.addItem(f"{row['name']} ({row['duration_minutes']} min)", row["id"])
+        if current_type is not None and self.type_combo.findData(current_type) >= 0:
+            self.type_combo.setCurrentIndex(self.type_combo.findData(current_type))
+        self.type_combo.blockSignals(False)
+        current_dentist = self.dentist_combo.currentData()
+        self.dentist_combo.blockSignals(True)
+        self.dentist_combo.clear()
+        self.dentist_combo.addItem("Any dentist", 0)
+        for row in sorted(store.rows("dentist"), key=lambda r: r["id"]):
+            if row.get("active", True):
+                self.dentist_combo.addItem(row["name"], row["id"])
+        if current_dentist is not None and self.dentist_combo.findData(current_dentist) >= 0:
+            self.dentist_combo.setCurrentIndex(self.dentist_combo.findData(current_dentist))
+        self.dentist_combo.blockSignals(False)
+
+    # -- querying ----------------------------------------------------------------------------
+
+    def _on_debounce_timeout(self) -> None:
+        if self._querying:
+            self._dirty = True  # one more query after the running one, never two at once
+            return
+        self._session.tasks.spawn(self._query(), name="slots.find")
+
+    async def _query(self) -> None:
+        type_id = self.type_id()
+        if type_id is None:
+            return
+        if not self._session.online:
+            self.status_label.setText("Offline: free times cannot be looked up right now.")
+            return
+        self._querying = True
+        try:
+            start = self.date_edit.date().toPython()
+            params: dict[str, Any] = {
+                "type_id": type_id,
+                "from": start.isoformat(),
+                "to": (start + timedelta(days=self.days - 1)).isoformat(),
+            }
+            if self.dentist_id() is not None:
+                params["dentist_id"] = self.dentist_id()
+            if self.patient_id is not None and not self._patient_mode:
+                params["patient_id"] = self.patient_id
+            self.queries += 1
+            result = await self._operations.run("slots.find", params, report=self.status_label.setText)
+            if result is not None:
+                self._show(list(result), type_id)
+        finally:
+            self._querying = False
+        if self._dirty:
+            self._dirty = False
+            self.refresh()
+
+    def _show(self, slots: list[dict[str, Any]], type_id: int) -> None:
+        previous = self.current_slot()
+        clock = self._session.clock
+        self._slots = [dict(slot, type_id=slot.get("type_id", type_id)) for slot in slots]
+        self.slot_list.blockSignals(True)
+        self.slot_list.clear()
+        kept = False
+        for slot in self._slots:
+            dentist = self._session.store.get("dentist", slot["dentist_id"]) or {}
+            text = (f"{clock.format_when(slot['start'])}–{clock.format_time(slot['end'])}   "
+                    f"{dentist.get('name', '')}")
+            item = QListWidgetItem(text)
+            item.setData(_SLOT_ROLE, slot)
+            self.slot_list.addItem(item)
+            if previous is not None and _same_slot(slot, previous):
+                self.slot_list.setCurrentItem(item)
+                kept = True
+        self.slot_list.blockSignals(False)
+        if previous is not None and not kept:
+            self.status_label.setText("The time you picked has just been taken. Please pick another.")
+            self.slot_changed.emit(None)
+        elif not self._slots:
+            self.status_label.setText("No free times in these days. Try a later date or another dentist.")
+        else:
+            self.status_label.setText(f"{len(self._slots)} free times.")
+        self.slots_refreshed.emit(len(self._slots))
+
+    # -- slots -------------------------------------------------------------------------------
+
+    def _on_type_combo_current_index_changed(self, _index: int) -> None:
+        self.refresh()
+
+    def _on_dentist_combo_current_index_changed(self, _index: int) -> None:
+        self.refresh()
+
+    def _on_date_edit_date_changed(self, _day: QDate) -> None:
+        self.refresh()
+
+    def _on_slot_list_current_item_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
+        self.slot_changed.emit(current.data(_SLOT_ROLE) if current is not None else None)
+
+    def _on_session_state_changed(self, state: str) -> None:
+        if state == "connected":
+            self.refresh()
+
+    def _on_store_changed(self, change: Change) -> None:
+        if change.kind in ("appointment_type", "dentist") or (change.kind == "settings"):
+            self._fill_combos()
+            if change.op == "reset":
+                self.refresh()
+        elif change.kind in _LIVE_KINDS:
+            self.refresh()
+
+
+def _same_slot(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    if a is None or b is None:
+        return False
+    return a.get("dentist_id") == b.get("dentist_id") and a.get("start") == b.get("start")

@@ -1,0 +1,219 @@
+"""A dentist's day: own appointments with one-click status buttons, the next days, own hours."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..admin.availability_dialog import AvailabilityDialog
+from ..messages import STATUS_LABELS
+from ..models import AppointmentFilterProxyModel, AppointmentTableModel
+from ..operations import Operations
+from ..role_view import RoleView
+from ..session import Session
+from ..store import Change
+
+__all__ = ["DentistView"]
+
+_STATUS_BUTTONS = (("checked_in", "Checked in"), ("in_chair", "In chair"), ("completed", "Completed"),
+                   ("no_show", "No-show"))
+_ACTIVE = {"scheduled", "confirmed", "checked_in", "in_chair"}
+
+
+def _configure_table(table: QTableView) -> None:
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+
+
+class DentistView(RoleView):
+    """The chair schedule for one day (today by default), live; statuses are one click each."""
+
+    def __init__(self, session: Session, operations: Operations, parent: QWidget | None = None) -> None:
+        super().__init__(session, operations, parent)
+        self.day = session.clock.today()
+        self.model = AppointmentTableModel(session.store, session.clock, self)
+        self.day_proxy = AppointmentFilterProxyModel(self)
+        self.day_proxy.setSourceModel(self.model)
+        self.day_proxy.set_dentist(session.dentist_id)
+        self.day_proxy.set_hide_busy(True)
+        self.upcoming_proxy = AppointmentFilterProxyModel(self)
+        self.upcoming_proxy.setSourceModel(self.model)
+        self.upcoming_proxy.set_dentist(session.dentist_id)
+        self.upcoming_proxy.set_hide_busy(True)
+        self.upcoming_proxy.set_statuses(_ACTIVE)
+
+        self.previous_day_button = QPushButton("‹ Day")
+        self.today_button = QPushButton("Today")
+        self.next_day_button = QPushButton("Day ›")
+        self.day_label = QLabel()
+        font = self.day_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.day_label.setFont(font)
+        self.hours_button = self.add_write_control(QPushButton("My hours and days off…"))
+        toolbar = QHBoxLayout()
+        for button in (self.previous_day_button, self.today_button, self.next_day_button):
+            toolbar.addWidget(button)
+        toolbar.addSpacing(12)
+        toolbar.addWidget(self.day_label)
+        toolbar.addStretch(1)
+        toolbar.addWidget(self.hours_button)
+
+        self.day_table = QTableView()
+        self.day_table.setObjectName("dentistDayTable")
+        self.day_table.setModel(self.day_proxy)
+        _configure_table(self.day_table)
+        for column, width in enumerate((150, 60, 0, 170, 120, 100)):
+            if width:
+                self.day_table.setColumnWidth(column, width)
+        self.day_table.hideColumn(AppointmentTableModel.COL_DENTIST)
+        self.status_buttons: dict[str, QPushButton] = {}
+        buttons = QHBoxLayout()
+        for status, label in _STATUS_BUTTONS:
+            button = QPushButton(label)
+            button.setMinimumHeight(40)
+            button.clicked.connect(lambda _checked=False, s=status: self._on_status_button_clicked(s))
+            self.status_buttons[status] = self.add_write_control(button)
+            buttons.addWidget(button)
+        self.selection_label = QLabel("Select an appointment, then set its status with one click.")
+        day_box = QGroupBox("Chair schedule")
+        day_layout = QVBoxLayout(day_box)
+        day_layout.addWidget(self.day_table, 1)
+        day_layout.addWidget(self.selection_label)
+        day_layout.addLayout(buttons)
+
+        self.upcoming_table = QTableView()
+        self.upcoming_table.setModel(self.upcoming_proxy)
+        _configure_table(self.upcoming_table)
+        self.upcoming_table.hideColumn(AppointmentTableModel.COL_DENTIST)
+        self.upcoming_table.hideColumn(AppointmentTableModel.COL_NOTES)
+        self.upcoming_table.setColumnWidth(0, 150)
+        self.upcoming_table.setColumnWidth(1, 60)
+        self.upcoming_table.setColumnWidth(3, 140)
+        upcoming_box = QGroupBox("Next 14 days")
+        upcoming_layout = QVBoxLayout(upcoming_box)
+        upcoming_layout.addWidget(self.upcoming_table)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(day_box)
+        splitter.addWidget(upcoming_box)
+        splitter.setSizes([720, 520])
+        layout = QVBoxLayout(self)
+        layout.addLayout(toolbar)
+        layout.addWidget(splitter, 1)
+
+        self.previous_day_button.clicked.connect(self._on_previous_day_button_clicked)
+        self.today_button.clicked.connect(self._on_today_button_clicked)
+        self.next_day_button.clicked.connect(self._on_next_day_button_clicked)
+        self.hours_button.clicked.connect(self._on_hours_button_clicked)
+        self.day_table.selectionModel().selectionChanged.connect(self._on_day_table_selection_changed)
+        session.store.add_listener(self._on_store_changed)
+        self.set_day(self.day)
+
+    def detach(self) -> None:
+        self.session.store.remove_listener(self._on_store_changed)
+        self.model.detach()
+
+    # -- navigation --------------------------------------------------------------------------
+
+    def set_day(self, day: date) -> None:
+        clock = self.session.clock
+        self.day = day
+        self.day_proxy.set_window(*clock.day_bounds(day))
+        start = clock.day_bounds(clock.today() + timedelta(days=1))[0]
+        self.upcoming_proxy.set_window(start, start + timedelta(days=14))
+        suffix = "  (today)" if day == clock.today() else ""
+        self.day_label.setText(clock.format_day(day) + suffix)
+        self.update_actions()
+
+    def go_days(self, days: int) -> None:
+        self.set_day(self.day + timedelta(days=days))
+
+    def go_today(self) -> None:
+        self.set_day(self.session.clock.today())
+
+    def new_appointment(self) -> None:
+        """A dentist does not book from here; Ctrl+N jumps back to today's schedule instead."""
+        self.go_today()
+        self.day_table.setFocus()
+
+    # -- statuses ----------------------------------------------------------------------------
+
+    def selected_id(self) -> int | None:
+        rows = self.day_table.selectionModel().selectedRows()
+        return self.day_proxy.appointment_id(rows[0].row()) if rows else None
+
+    def select_appointment(self, appointment_id: int) -> bool:
+        row = self.model.row_of(appointment_id)
+        if row is None:
+            return False
+        index = self.day_proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            return False
+        self.day_table.selectRow(index.row())
+        return True
+
+    def set_status(self, appointment_id: int, status: str) -> None:
+        row = self.session.store.get("appointment", appointment_id)
+        if row is None:
+            return
+        self.session.tasks.spawn(self.operations.run(
+            "appointments.update", {"id": appointment_id, "version": row["version"], "status": status},
+            controls=list(self.status_buttons.values()),
+            done=f"{row.get('patient_name') or 'Appointment'}: {STATUS_LABELS.get(status, status)}"),
+            name="appointments.update")
+
+    def update_actions(self) -> None:
+        appointment_id = self.selected_id()
+        row = self.session.store.get("appointment", appointment_id) if appointment_id else None
+        status = row.get("status") if row else None
+        for target, button in self.status_buttons.items():
+            button.setEnabled(self.writable and status in _ACTIVE and status != target)
+        if row is not None:
+            self.selection_label.setText(
+                f"{row.get('patient_name') or ''}, {self.session.clock.format_time(row['start'])}: "
+                f"{STATUS_LABELS.get(status or '', status or '')}")
+
+    def _on_status_button_clicked(self, status: str) -> None:
+        appointment_id = self.selected_id()
+        if appointment_id is not None:
+            self.set_status(appointment_id, status)
+
+    def _on_day_table_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self.update_actions()
+
+    def _on_previous_day_button_clicked(self) -> None:
+        self.go_days(-1)
+
+    def _on_today_button_clicked(self) -> None:
+        self.go_today()
+
+    def _on_next_day_button_clicked(self) -> None:
+        self.go_days(1)
+
+    def _on_hours_button_clicked(self) -> None:
+        dialog = AvailabilityDialog(self.session, self.operations, dentist_id=self.session.dentist_id,
+                                    lock_dentist=True, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _on_store_changed(self, change: Change) -> None:
+        if change.kind == "appointment":
+            self.update_actions()

@@ -1,0 +1,53 @@
+"""What the main window needs from the admin, dentist and patient views."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QWidget
+
+from .operations import Operations
+from .session import Session
+
+__all__ = ["RoleView"]
+
+
+class RoleView(QWidget):
+    """Base of the three role views: write controls follow the connection; shortcuts land here."""
+
+    def __init__(self, session: Session, operations: Operations, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.operations = operations
+        self._write_controls: list[QWidget] = []  # disabled while offline (nothing is queued)
+        self.writable = True
+
+    def add_write_control(self, widget: QWidget) -> QWidget:
+        self._write_controls.append(widget)
+        widget.setEnabled(self.writable)
+        return widget
+
+    def set_writable(self, writable: bool) -> None:
+        self.writable = writable
+        for widget in self._write_controls:
+            widget.setEnabled(writable)
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        """Re-derive which write controls make sense for the current selection (views override)."""
+
+    def go_previous_day(self) -> None:
+        self.go_days(-1)
+
+    def go_next_day(self) -> None:
+        self.go_days(1)
+
+    def go_days(self, days: int) -> None:
+        raise NotImplementedError
+
+    def go_today(self) -> None:
+        raise NotImplementedError
+
+    def new_appointment(self) -> None:
+        raise NotImplementedError
+
+    def detach(self) -> None:
+        """Stop listening to the store (the window is closing)."""
