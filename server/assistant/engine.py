@@ -229,6 +229,11 @@ class RuleEngine:
         who = f" with {directory.dentist_name(draft.dentist_id)}" if draft.dentist_id else ""
         asked = fmt_asked(when)
 
+        horizon = today + timedelta(days=directory.max_advance_days)
+        if clinic.is_patient and when is not None and when.start is not None and when.start > horizon:
+            conv.offer = None
+            return Turn(f"{intro}I can only book up to {directory.max_advance_days} days ahead online (until "
+                        f"{fmt_day(horizon)}); please pick an earlier date or call the clinic.", facts={"slots": []})
         slots = await clinic.find_slots(draft.type_id, draft.dentist_id, when, earliest=draft.earliest,
                                         exclude_start=exclude)
         if slots:
@@ -531,7 +536,7 @@ class RuleEngine:
         what = directory.type_name(draft.type_id).lower()
         if not slots:
             conv.offer = None
-            return Turn(f"No, {who if draft.dentist_id else 'nobody'} has free time for {_article(what)} {asked}. "
+            return Turn(f"No, {who if draft.dentist_id else 'no dentist'} has no free time for {_article(what)} {asked}. "
                         "Want me to look at another day?", facts={"slots": []})
         booking_draft = replace(draft, intent="book")
         turn = self._offer(conv, booking_draft, slots, directory, today,

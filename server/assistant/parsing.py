@@ -636,9 +636,12 @@ def parse_choice(text: str, starts: list[datetime], dentist_ids: list[int],
     if len(_tokens(norm)) > 8 or re.search(r"\b(cancel|move|reschedule|instead|what about|how about|other|different)\b", norm):
         return None
     found = None
-    m = re.search(r"(?<![\d/])(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?(?![\d/]|st\b|nd\b|rd\b|th\b)", stripped)
+    # A clock reading needs a colon, am/pm or "at": a bare "4" could be a date ("4 December").
+    m = re.search(r"(?<![\d/])(\d{1,2})(?:[:.](\d{2})\s*(am|pm)?|\s*(am|pm))(?![\d/])", stripped) \
+        or re.search(r"\bat (\d{1,2})()()()(?![\d/:.]|st\b|nd\b|rd\b|th\b|\s*(?:" + _MONTH_RE + r")\b)", stripped)
     if m:
-        found = _to_time(m.group(1), m.group(2), m.group(3), bare=m.group(2) is None and m.group(3) is None)
+        found = _to_time(m.group(1), m.group(2) or None, m.group(3) or m.group(4) or None,
+                         bare=not m.group(2) and not (m.group(3) or m.group(4)))
     elif re.search(r"\bnoon\b", stripped):
         found = time(12, 0)
     if found is None:
