@@ -1,0 +1,129 @@
+"""A small, real WebSocket peer speaking the sync protocol, steered by the test.
+
+Used only for what the real server cannot be made to do on cue: close with 4001 or 4002, fall
+silent without closing, or refuse a refresh token. Everything else is tested against the real
+server (tests/conftest.py `server`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+from desktop_factories import make_snapshot
+
+
+class ScriptedServer:
+    """Accepts alice/demo; keeps a change log so `since` replays exactly what a client missed."""
+
+    def __init__(self, appointments: int = 3) -> None:
+        self.snapshot = make_snapshot(appointments)
+        self.log: list[dict[str, Any]] = []  # events, seq = 100 + index
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.connections: list[ServerConnection] = []
+        self.silent = False  # stop sending anything (heartbeats included), keep the socket open
+        self.refresh_tokens = {"r1"}
+        self._token_counter = 1
+        self._server: Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def start(self) -> None:
+        self._server = await serve(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def methods(self) -> list[str]:
+        return [method for method, _params in self.calls]
+
+    async def push(self, entity: str, data: dict[str, Any], op: str = "upsert") -> dict[str, Any]:
+        event = {"seq": 100 + len(self.log), "entity": entity, "op": op, "id": data["id"], "data": data,
+                 "committed_at": datetime.now(timezone.utc).isoformat()}
+        self.log.append(event)
+        for ws in list(self.connections):
+            if getattr(ws, "subscribed", False):
+                await ws.send(json.dumps({"jsonrpc": "2.0", "method": "sync.event", "params": event}))
+        return event
+
+    async def close_all(self, code: int) -> None:
+        for ws in list(self.connections):
+            await ws.close(code, "scripted")
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.connections.append(ws)
+        heartbeat = asyncio.ensure_future(self._heartbeat(ws))
+        try:
+            async for frame in ws:
+                message = json.loads(frame)
+                method, params, rid = message["method"], message.get("params") or {}, message["id"]
+                self.calls.append((method, params))
+                try:
+                    result, after = self._answer(ws, method, params)
+                except PermissionError:
+                    error = {"code": -32000, "message": "unauthenticated", "data": {"reason": "unauthenticated"}}
+                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}))
+                    continue
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "result": result}))
+                for event in after:
+                    await ws.send(json.dumps({"jsonrpc": "2.0", "method": "sync.event", "params": event}))
+                if method == "sync.subscribe":
+                    ws.subscribed = True  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a dropped peer ends its handler
+            pass
+        finally:
+            heartbeat.cancel()
+            self.connections.remove(ws)
+
+    def _tokens(self) -> dict[str, Any]:
+        self._token_counter += 1
+        token = f"r{self._token_counter}"
+        self.refresh_tokens = {token}
+        return {"access_token": f"a{self._token_counter}", "refresh_token": token, "expires_in": 900,
+                "user": {"id": 4, "role": "patient", "name": "Alice Archer", "dentist_id": None, "patient_id": 1}}
+
+    def _answer(self, ws: ServerConnection, method: str, params: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        if method == "auth.login":
+            if (params.get("username"), params.get("password")) != ("alice", "demo"):
+                raise PermissionError
+            return self._tokens(), []
+        if method == "auth.refresh":
+            if params.get("refresh_token") not in self.refresh_tokens:
+                raise PermissionError
+            return self._tokens(), []
+        if method == "auth.resume":
+            if not str(params.get("access_token", "")).startswith("a"):
+                raise PermissionError
+            return {"user": self._tokens()["user"]}, []
+        if method == "sync.subscribe":
+            since = params.get("since")
+            head = 99 + len(self.log)
+            if since is None:
+                rows = {kind: list(rows) for kind, rows in self.snapshot.items()}
+                for event in self.log:  # fold the log into the snapshot
+                    table = rows.setdefault(event["entity"], [])
+                    table[:] = [r for r in table if r["id"] != event["id"]]
+                    if event["op"] == "upsert":
+                        table.append(event["data"])
+                return {"seq": head, "snapshot": rows}, []
+            missed = [event for event in self.log if event["seq"] > since]
+            return {"seq": head, "replayed": len(missed)}, missed
+        return {"ok": True}, []
+
+    async def _heartbeat(self, ws: ServerConnection) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            if not self.silent:
+                await ws.send(json.dumps({"jsonrpc": "2.0", "method": "sync.heartbeat",
+                                          "params": {"seq": 99 + len(self.log), "server_time": "now"}}))
