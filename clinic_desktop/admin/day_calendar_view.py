@@ -145,7 +145,7 @@ class DayCalendarView(QWidget):
         first, last = self._hours()
         columns = max(1, len(self.dentists()))
         column_width = (self.width() - _GUTTER) / columns
-        per_minute = (self.height() - _HEADER - 1) / max(60, (last - first) * 60)
+        per_minute = (self.height() - _HEADER - 12) / max(60, (last - first) * 60)
         return first, last, column_width, per_minute
 
     def _y_of(self, moment: datetime, first: int, per_minute: float) -> float:

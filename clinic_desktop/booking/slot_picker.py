@@ -60,6 +60,8 @@ class SlotPicker(QWidget):
         self.slot_list = QListWidget()
         self.slot_list.setObjectName("slotList")
         self.slot_list.setMinimumHeight(160)
+        self.slot_list.setSpacing(2)
+        self.slot_list.setAlternatingRowColors(True)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setObjectName("slotStatus")
@@ -192,7 +194,8 @@ class SlotPicker(QWidget):
             self.queries += 1
             result = await self._operations.run("slots.find", params, report=self.status_label.setText)
             if result is not None:
-                self._show(list(result), type_id)
+                slots = result if isinstance(result, list) else result.get("slots", [])
+                self._show(list(slots), type_id)
         finally:
             self._querying = False
         if self._dirty:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
@@ -24,6 +26,7 @@ class AppointmentFilterProxyModel(QSortFilterProxyModel):
         self._hide_busy = False
         self._from: float | None = None
         self._until: float | None = None
+        self._predicate: Callable[[dict[str, Any]], bool] | None = None
         self.setSortRole(AppointmentRole.START)
         self.setDynamicSortFilter(True)
         self.sort(0, Qt.SortOrder.AscendingOrder)
@@ -60,6 +63,12 @@ class AppointmentFilterProxyModel(QSortFilterProxyModel):
         self._until = end.timestamp() if end is not None else None
         self.endFilterChange()
 
+    def set_predicate(self, predicate: Callable[[dict[str, Any]], bool] | None) -> None:
+        """An extra condition on the wire row (e.g. "past": ended, or no longer active)."""
+        self.beginFilterChange()
+        self._predicate = predicate
+        self.endFilterChange()
+
     def appointment_id(self, proxy_row: int) -> int | None:
         index = self.index(proxy_row, 0)
         return index.data(AppointmentRole.ID) if index.isValid() else None
@@ -85,6 +94,8 @@ class AppointmentFilterProxyModel(QSortFilterProxyModel):
                 return False
             if self._until is not None and start >= self._until:
                 return False
+        if self._predicate is not None and not self._predicate(row):
+            return False
         if self._text:
             haystack = " ".join(
                 str(model.index(source_row, column).data() or "") for column in range(model.columnCount())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QItemSelection, Qt, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,6 +23,7 @@ from ..booking.booking_dialog import BookingDialog
 from ..booking.cancel_dialog import CancelDialog
 from ..booking.slot_picker import SlotPicker
 from ..chat import ChatPanel
+from ..clinic_clock import parse_instant
 from ..models import AppointmentFilterProxyModel, AppointmentTableModel
 from ..operations import Operations
 from ..role_view import RoleView
@@ -41,13 +42,13 @@ def _table(proxy: AppointmentFilterProxyModel) -> QTableView:
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setAlternatingRowColors(True)
     table.verticalHeader().hide()
+    table.setWordWrap(False)
     table.horizontalHeader().setStretchLastSection(True)
-    for column in (AppointmentTableModel.COL_PATIENT, AppointmentTableModel.COL_NOTES):
+    for column in (AppointmentTableModel.COL_UNTIL, AppointmentTableModel.COL_PATIENT, AppointmentTableModel.COL_NOTES):
         table.hideColumn(column)
-    table.setColumnWidth(AppointmentTableModel.COL_WHEN, 135)
-    table.setColumnWidth(AppointmentTableModel.COL_UNTIL, 50)
-    table.setColumnWidth(AppointmentTableModel.COL_DENTIST, 115)
-    table.setColumnWidth(AppointmentTableModel.COL_TYPE, 90)
+    table.setColumnWidth(AppointmentTableModel.COL_WHEN, 128)
+    table.setColumnWidth(AppointmentTableModel.COL_DENTIST, 105)
+    table.setColumnWidth(AppointmentTableModel.COL_TYPE, 100)
     return table
 
 
@@ -68,6 +69,10 @@ class PatientView(RoleView):
         self.past_proxy.set_hide_busy(True)
         self.past_proxy.sort(0, Qt.SortOrder.DescendingOrder)
         self._apply_windows()
+        self._window_timer = QTimer(self)  # "upcoming" and "past" move with the clock
+        self._window_timer.setInterval(60_000)
+        self._window_timer.timeout.connect(self._apply_windows)
+        self._window_timer.start()
 
         self.upcoming_table = _table(self.upcoming_proxy)
         self.upcoming_table.setObjectName("upcomingTable")
@@ -82,7 +87,7 @@ class PatientView(RoleView):
         actions.addWidget(self.move_button)
         actions.addWidget(self.cancel_button)
         upcoming_layout.addLayout(actions)
-        past_box = QGroupBox("Past appointments")
+        past_box = QGroupBox("Past and cancelled")
         past_layout = QVBoxLayout(past_box)
         past_layout.addWidget(self.past_table)
         left = QSplitter(Qt.Orientation.Vertical)
@@ -188,9 +193,11 @@ class PatientView(RoleView):
         self.move_button.setEnabled(self.writable and selected)
 
     def _apply_windows(self) -> None:
+        """Upcoming: active and not yet over. Past: over, or cancelled / completed / no-show."""
         now = self.session.clock.now()
-        self.upcoming_proxy.set_window(now - timedelta(hours=2), None)
-        self.past_proxy.set_window(None, now)
+        self.upcoming_proxy.set_predicate(lambda row: parse_instant(row["end"]) > now)
+        self.past_proxy.set_predicate(
+            lambda row: row.get("status") not in _ACTIVE or parse_instant(row["end"]) <= now)
 
     # -- slots -------------------------------------------------------------------------------
 

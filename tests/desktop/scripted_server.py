@@ -30,6 +30,8 @@ class ScriptedServer:
         self._token_counter = 1
         self._server: Server | None = None
         self.port = 0
+        self.user = self.USERS["alice"]
+        self.slots: list[dict[str, Any]] = []  # what slots.find and the assistant offer
 
     @property
     def url(self) -> str:
@@ -86,18 +88,26 @@ class ScriptedServer:
             heartbeat.cancel()
             self.connections.remove(ws)
 
-    def _tokens(self) -> dict[str, Any]:
+    USERS = {
+        "alice": {"id": 4, "role": "patient", "name": "Alice Archer", "dentist_id": None, "patient_id": 1},
+        "frontdesk": {"id": 1, "role": "admin", "name": "Front Desk", "dentist_id": None, "patient_id": None},
+        "drsmith": {"id": 2, "role": "dentist", "name": "Dr Sarah Smith", "dentist_id": 1, "patient_id": None},
+    }
+
+    def _tokens(self, username: str | None = None) -> dict[str, Any]:
         self._token_counter += 1
         token = f"r{self._token_counter}"
         self.refresh_tokens = {token}
+        if username is not None:
+            self.user = self.USERS[username]
         return {"access_token": f"a{self._token_counter}", "refresh_token": token, "expires_in": 900,
-                "user": {"id": 4, "role": "patient", "name": "Alice Archer", "dentist_id": None, "patient_id": 1}}
+                "user": self.user}
 
     def _answer(self, ws: ServerConnection, method: str, params: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
         if method == "auth.login":
-            if (params.get("username"), params.get("password")) != ("alice", "demo"):
+            if params.get("username") not in self.USERS or params.get("password") != "demo":
                 raise PermissionError
-            return self._tokens(), []
+            return self._tokens(params["username"]), []
         if method == "auth.refresh":
             if params.get("refresh_token") not in self.refresh_tokens:
                 raise PermissionError
@@ -119,6 +129,12 @@ class ScriptedServer:
                 return {"seq": head, "snapshot": rows}, []
             missed = [event for event in self.log if event["seq"] > since]
             return {"seq": head, "replayed": len(missed)}, missed
+        if method == "slots.find":
+            return list(self.slots), []
+        if method == "assistant.message":
+            if "book option" in params.get("text", ""):
+                return {"conversation_id": "c1", "reply": "Done! You are booked.", "appointment": None}, []
+            return {"conversation_id": "c1", "reply": "I found these times:", "slots": list(self.slots[:3])}, []
         return {"ok": True}, []
 
     async def _heartbeat(self, ws: ServerConnection) -> None:
