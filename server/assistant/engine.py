@@ -433,7 +433,8 @@ class RuleEngine:
         elif awaiting == "appointment":
             appts: list[dict[str, Any]] = conv.options
             n = parse_ordinal(text, len(appts))
-            chosen = [appts[n - 1]] if n else self._filter_appointments(appts, text, await clinic.local_now(), directory)
+            chosen = [appts[n - 1]] if n else self._filter_appointments(appts, text, await clinic.local_now(), directory,
+                                                                        require_detail=True)
             if len(chosen) == 1 and (n or intent == "unknown"):
                 conv.clear_question()
                 if conv.pending_action == "cancel":
@@ -494,18 +495,22 @@ class RuleEngine:
             return Turn(f"{whose} no upcoming appointments. Would you like to book one?", facts={"appointments": []})
         if re.search(r"\bnext\b", normalise(text)):
             a = appts[0]
-            return Turn(f"Your next appointment is {self._describe(a, directory, today)}.", facts={"appointments": appts[:1]})
-        listed = "; ".join(self._describe(a, directory, today) for a in appts[:5])
+            owner = "Your" if clinic.is_patient or clinic.patient_id is None else \
+                (f"{conv.patient_name}'s" if conv.patient_name else "The patient's")
+            return Turn(f"{owner} next appointment is {self._describe(clinic, a, directory, today)}.", facts={"appointments": appts[:1]})
+        listed = "; ".join(self._describe(clinic, a, directory, today) for a in appts[:5])
         more = f" (and {len(appts) - 5} more)" if len(appts) > 5 else ""
         return Turn(f"{whose} {len(appts)} upcoming appointment{'s' if len(appts) > 1 else ''}: {listed}{more}.",
                     facts={"appointments": appts[:5]})
 
-    def _describe(self, appt: dict[str, Any], directory: Directory, today: date, *, article: bool = True) -> str:
+    def _describe(self, clinic: Clinic, appt: dict[str, Any], directory: Directory, today: date, *,
+                  article: bool = True) -> str:
         """'a cleaning with Dr Patel on Tuesday 1 December at 13:15' (or 'cleaning with ...' after 'your')."""
         local = datetime.fromisoformat(appt["start"]).astimezone(directory.tz).replace(tzinfo=None)
         name = directory.type_name(appt.get("type_id"))
-        return (f"{_article(name) if article else name.lower()} with {directory.dentist_name(appt.get('dentist_id'))} "
-                f"on {fmt_when(local, today)}")
+        patient = f" for {appt['patient_name']}" if appt.get("patient_name") and not clinic.is_patient else ""
+        return (f"{_article(name) if article else name.lower()}{patient} with "
+                f"{directory.dentist_name(appt.get('dentist_id'))} on {fmt_when(local, today)}")
 
     async def _availability(self, conv: Conversation, text: str, clinic: Clinic, directory: Directory) -> Turn:
         local_now = await clinic.local_now()
@@ -547,11 +552,15 @@ class RuleEngine:
     # ------------------------------------------------------------------ cancel and move
 
     def _filter_appointments(self, appts: list[dict[str, Any]], text: str, local_now: datetime,
-                             directory: Directory) -> list[dict[str, Any]]:
-        """Appointments a phrase points at ("my Friday appointment", "the cleaning", "the 10:30")."""
+                             directory: Directory, *, require_detail: bool = False) -> list[dict[str, Any]]:
+        """Appointments a phrase points at ("my Friday appointment", "the cleaning", "my next one")."""
         when = parse_when(text, local_now)
         kind = match_type(text, directory.types)
         dentist = match_dentist(text, directory.dentists)
+        if when.is_empty and kind is None and dentist is None:
+            if re.search(r"\b(next|soonest|first|upcoming)\b", normalise(text)):
+                return appts[:1]
+            return appts if not require_detail else []
         result = []
         for a in appts:
             local = datetime.fromisoformat(a["start"]).astimezone(directory.tz).replace(tzinfo=None)
@@ -579,14 +588,14 @@ class RuleEngine:
         matches = self._filter_appointments(appts, phrase, local_now, directory)
         if not matches:
             said = fmt_asked(parse_when(phrase, local_now)) or "like that"
-            listed = "; ".join(f"{i}) {self._describe(a, directory, today)}" for i, a in enumerate(appts[:5], 1))
+            listed = "; ".join(f"{i}) {self._describe(clinic, a, directory, today)}" for i, a in enumerate(appts[:5], 1))
             conv.awaiting, conv.options = "appointment", appts[:5]
             conv.pending_action, conv.pending_target = ("cancel" if action == "cancel" else "move"), target
             return None, Turn(f"{whose[:1].upper()}{whose[1:]} no appointment {said}. Upcoming: {listed}. Which one do you mean?")
         if len(matches) > 1:
             conv.awaiting, conv.options = "appointment", matches[:5]
             conv.pending_action, conv.pending_target = ("cancel" if action == "cancel" else "move"), target
-            listed = "; ".join(f"{i}) {self._describe(a, directory, today)}" for i, a in enumerate(matches[:5], 1))
+            listed = "; ".join(f"{i}) {self._describe(clinic, a, directory, today)}" for i, a in enumerate(matches[:5], 1))
             return None, Turn(f"Which appointment do you want to {action}: {listed}?")
         return matches[0], None
 
@@ -606,10 +615,10 @@ class RuleEngine:
     async def _ask_cancel(self, conv: Conversation, appt: dict[str, Any], clinic: Clinic, directory: Directory) -> Turn:
         today = (await clinic.local_now()).date()
         if self._too_late(appt, clinic, directory):
-            return Turn(f"Your {self._describe(appt, directory, today, article=False)} is less than {directory.late_cancel_hours} "
+            return Turn(f"Your {self._describe(clinic, appt, directory, today, article=False)} is less than {directory.late_cancel_hours} "
                         "hours away, so it can't be cancelled online; please call the clinic.")
         conv.awaiting, conv.options = "confirm_cancel", [appt]
-        return Turn(f"Cancel {self._describe(appt, directory, today)}? Say yes to cancel it, or no to keep it.")
+        return Turn(f"Cancel {self._describe(clinic, appt, directory, today)}? Say yes to cancel it, or no to keep it.")
 
     async def _do_cancel(self, conv: Conversation, appt: dict[str, Any], clinic: Clinic, directory: Directory) -> Turn:
         today = (await clinic.local_now()).date()
@@ -617,9 +626,9 @@ class RuleEngine:
             row = await clinic.cancel(appt)
         except RpcError as exc:
             if exc.reason == Reason.INVALID_TRANSITION:
-                return Turn(f"That {self._describe(appt, directory, today, article=False)} is already cancelled.")
+                return Turn(f"That {self._describe(clinic, appt, directory, today, article=False)} is already cancelled.")
             return Turn(self._explain(exc, directory, cancelling=True))
-        desc = self._describe(appt, directory, today)
+        desc = self._describe(clinic, appt, directory, today)
         return Turn(f"Cancelled: {desc}.", appointment=row, facts={"done": "cancel"})
 
     async def _start_move(self, conv: Conversation, text: str, clinic: Clinic, directory: Directory) -> Turn:
@@ -635,7 +644,7 @@ class RuleEngine:
                        directory: Directory) -> Turn:
         today = (await clinic.local_now()).date()
         if self._too_late(appt, clinic, directory):
-            return Turn(f"Your {self._describe(appt, directory, today, article=False)} is less than {directory.late_cancel_hours} "
+            return Turn(f"Your {self._describe(clinic, appt, directory, today, article=False)} is less than {directory.late_cancel_hours} "
                         "hours away, so it can't be moved online; please call the clinic.")
         local_now = await clinic.local_now()
         when = parse_when(target, local_now)
@@ -649,4 +658,4 @@ class RuleEngine:
             choices = " or ".join(f"{i}) {fmt_day(d, today)}" for i, d in enumerate(conv.options, 1))
             return Turn(f"Just to be sure, which day do you mean: {choices}?")
         return await self._search(conv, draft, clinic, directory, kind="move",
-                                  intro=f"Moving your {self._describe(appt, directory, today, article=False)}. ")
+                                  intro=f"Moving your {self._describe(clinic, appt, directory, today, article=False)}. ")
