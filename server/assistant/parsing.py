@@ -79,8 +79,8 @@ def _tokens(text: str) -> list[str]:
 _INTENT_PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
     ("cancel", re.compile(r"\b(cancel+|cancl|cansel|call off|delete|remove|can'?t make|cannot make|won'?t make)")),
     ("move", re.compile(r"\b(move|moving|reschedul\w*|re-schedul\w*|postpone|push (it|my|back)|bring (it )?forward|shift|change (my|the|it|that) (appointment|booking|time|date)|rearrange|switch)")),
-    ("list", re.compile(r"\b(when is my|when's my|whens my|my next|next appointment|my appointments|my bookings|what appointments|which appointments|do i have (any|an)|list|show me my|upcoming)")),
-    ("availability", re.compile(r"\b(is (dr|doctor|the)\b.*\b(free|available|busy)|are (there )?any\b.*\b(free|available)|(free|available|availability) (on|at|this|next|tomorrow|today|in)|any (free|availability|openings|gaps|space)|what'?s free|when is dr|when'?s dr|is there (anything|any time|a slot|space))")),
+    ("list", re.compile(r"\b(when is my|when's my|whens my|my next|next appointment|my appointments|my bookings|what appointments|which appointments|do i have (any|an)|list|show me my|upcoming|(show|list|see|view|check)( me)?( my| all| the| all my)? (appointments|bookings|schedule|diary)|^(my )?(appointments|bookings|schedule)$|what have i (got )?booked)")),
+    ("availability", re.compile(r"\b(is (dr|doctor|the)\b.*\b(free|available|busy)|are (there )?any\b.*\b(free|available)|(free|available|availability) (on|at|this|next|tomorrow|today|in)|any (free|availability|openings|gaps|space)|(free|available|open) (times|slots|appointments)|openings|what'?s free|when is dr|when'?s dr|is there (anything|any time|a slot|space))")),
     ("book", re.compile(r"\b(book|booking|make an appointment|appointment for|need (a|an|to see)|want (a|an|to see|to book)|like (a|an|to book|to see)|get (a|an|me)|schedule|see (dr|a dentist|the dentist|the hygienist)|earliest|soonest|first available|something|anything)")),
     ("help", re.compile(r"^(help|\?|what can you do|how does this work|how do i|options|menu)\b|\bhelp\b")),
     ("thanks", re.compile(r"^(thanks|thank you|cheers|ta|great thanks|thx)\b")),
