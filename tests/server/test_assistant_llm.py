@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.assistant import AssistantService, LlmConfig
+from server.assistant import AssistantService, LlmConfig, LlmEngine, LlmUnusable, RuleEngine
 from server.assistant.service import FALLBACK_NOTE
 from tests.helpers import RpcClient
 
@@ -275,3 +275,51 @@ async def test_llm_errors_from_the_server_reach_the_model_as_results(model: Fake
     assert "slots" not in result
     assert await alice_appointments(admin, user["patient_id"]) == before
 
+
+
+# --------------------------------------------------------------------------- the HTTP client alone
+
+
+def _engine(url: str, timeout: float = 5) -> LlmEngine:
+    return LlmEngine(LlmConfig(url=url, model="tiny", api_key="sk-x", timeout=timeout), RuleEngine())
+
+
+async def test_completion_request_is_openai_shaped(model: FakeModel) -> None:
+    """POST {url}/chat/completions with model, messages, tools and a bearer key; choices[0].message comes back."""
+    model.tool_call("list_appointments", {})
+    message = await _engine(model.url)._complete([{"role": "user", "content": "hi"}])
+    assert message["tool_calls"][0]["function"]["name"] == "list_appointments"
+    sent = model.requests[0]
+    assert sent["auth"] == "Bearer sk-x"
+    assert sent["body"]["model"] == "tiny" and sent["body"]["messages"] == [{"role": "user", "content": "hi"}]
+    assert all(t["type"] == "function" and "parameters" in t["function"] for t in sent["body"]["tools"])
+
+
+async def test_completion_timeout_is_unusable(model: FakeModel) -> None:
+    """A model slower than the configured timeout raises LlmUnusable within about the timeout."""
+    model.delay = 2.0
+    started = time.monotonic()
+    with pytest.raises(LlmUnusable):
+        await _engine(model.url, timeout=0.3)._complete([{"role": "user", "content": "hi"}])
+    assert time.monotonic() - started < 1.5
+
+
+async def test_completion_wrong_path_is_unusable(model: FakeModel) -> None:
+    """An endpoint that answers 404 (wrong base URL) is unusable, not an exception for the user."""
+    with pytest.raises(LlmUnusable):
+        await _engine(model.url.replace("/v1", "/nope"))._complete([{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"id": "c", "function": {"name": "find_slots", "arguments": "{not json"}},
+        {"id": "c", "function": {"name": "rm_rf", "arguments": "{}"}},
+        {"id": "c", "function": {"name": "find_slots", "arguments": "[1, 2]"}},
+        {"id": "c"},
+    ],
+)
+def test_nonsense_tool_calls_are_unusable(call: dict[str, Any]) -> None:
+    """Malformed JSON arguments, unknown tools, non-object arguments and missing functions are refused."""
+    with pytest.raises(LlmUnusable):
+        _engine("http://127.0.0.1:9")._parse_call(call)
