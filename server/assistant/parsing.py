@@ -474,6 +474,17 @@ def parse_when(text: str, now: datetime) -> When:
                     end = (d.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
                     words.insert(0, m.group(1).capitalize())
 
+    # "after the 3rd", "from Monday", "before Friday": an open range rather than that one day.
+    if start is not None and start == end:
+        day_ref = r"(?:the\s+|on\s+|next\s+|this\s+)?(?:\d|" + _MONTH_RE + r"|" + "|".join(WEEKDAYS) + r"|tomorrow)"
+        bound = re.search(r"(?<!day )\b(after|from|starting(?: from| on)?|beginning|before|until|by)\s+" + day_ref, rest)
+        if bound and bound.group(1) in ("before", "until", "by"):
+            words[0] = f"before {words[0]}"
+            start, end = today, start - timedelta(days=1) if start > today else start
+        elif bound:
+            first = start + timedelta(days=1) if bound.group(1) == "after" else start
+            words[0] = f"from {_fmt_day(first)}"
+            start, end = first, first + timedelta(days=13)
     return When(start=start, end=end, after=after, before=before, at=at,
                 alternatives=alternatives, words=tuple(words))
 

@@ -217,3 +217,12 @@ def test_conversations_belong_to_their_owner_and_expire() -> None:
     for i in range(5):
         store.get_or_create(None, owner_id=i, now=31)
     assert len(store) == 3
+
+
+def test_open_ranges_from_and_before_a_day() -> None:
+    """"after 3 December" starts the next day, "from Monday" that Monday, "before Friday" ends the day before."""
+    after = parse_when("earliest filling after 3 December", NOW)
+    assert (after.start, after.end) == (date(2026, 12, 4), date(2026, 12, 17))
+    assert parse_when("from monday", NOW).start == date(2026, 11, 30)
+    before = parse_when("before friday", NOW)
+    assert (before.start, before.end) == (date(2026, 11, 24), date(2026, 11, 26))
