@@ -634,6 +634,7 @@ class RuleEngine:
     async def _start_move(self, conv: Conversation, text: str, clinic: Clinic, directory: Directory) -> Turn:
         conv.offer = None
         source, target = split_move(text)
+        source = re.sub(r"\bfrom\b", "on", source)  # "move my appointment from Friday to ..." names the day it is on
         appt, question = await self._pick_appointment(conv, source, clinic, directory, "move", target)
         if question is not None:
             return question
