@@ -186,8 +186,8 @@ class RuleEngine:
         conv.offer = None
         if draft.type_id is None:
             wanted = mentions_type_word(text)
-            if wanted is not None:
-                return self._refuse_type(wanted, clinic)
+            if wanted is not None and clinic.is_patient:
+                return self._refuse_type(wanted, clinic)  # named, but not among the types a patient may book
             conv.awaiting = "type"
             return Turn(await self._type_question(clinic))
         t = directory.type_by_id(draft.type_id)
@@ -302,6 +302,8 @@ class RuleEngine:
             return self._offer(conv, offer.draft, offer.more, directory, today, "Some other free times:", offer.kind)
         if wants_more(text):
             return Turn("Those are all the free times I found for that; try another day or time?")
+        if re.fullmatch(r"(?:option |number |#)?\d{1,2}", normalise(text).rstrip(".")):
+            return Turn(f"Please pick a number from 1 to {len(offer.slots)}.")
         return None
 
     async def _confirm(self, conv: Conversation, offer: Offer, index: int, clinic: Clinic, directory: Directory) -> Turn:
@@ -394,6 +396,10 @@ class RuleEngine:
         if awaiting is None:
             return None
         intent = detect_intent(text)
+        if awaiting in ("type", "date", "appointment") and is_no(text):
+            conv.clear_question()
+            conv.draft = None
+            return Turn("OK, never mind. Anything else I can do?")
         if awaiting == "type":
             kind = match_type(text, directory.types)
             if kind is not None and conv.draft is not None:
