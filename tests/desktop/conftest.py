@@ -25,3 +25,12 @@ def store() -> EntityStore:
     entity_store = EntityStore()
     entity_store.load_snapshot(make_snapshot(appointments=0), seq=1)
     return entity_store
+
+
+@pytest.fixture
+def qt_async(qapp):
+    """A qasync event loop for this test (see qt_async.py); closed afterwards."""
+    from qt_async import QtAsyncRunner
+
+    with QtAsyncRunner(qapp) as runner:
+        yield runner

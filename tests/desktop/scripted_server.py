@@ -32,6 +32,10 @@ class ScriptedServer:
         self.port = 0
         self.user = self.USERS["alice"]
         self.slots: list[dict[str, Any]] = []  # what slots.find and the assistant offer
+        self.fail: dict[str, str] = {}  # method -> error reason to answer with
+        self.hold = asyncio.Event()  # cleared: requests for methods in `held` wait until it is set
+        self.hold.set()
+        self.held: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -71,6 +75,12 @@ class ScriptedServer:
                 message = json.loads(frame)
                 method, params, rid = message["method"], message.get("params") or {}, message["id"]
                 self.calls.append((method, params))
+                if method in self.held:
+                    await self.hold.wait()
+                if method in self.fail:
+                    error = {"code": -32000, "message": "refused", "data": {"reason": self.fail[method]}}
+                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}))
+                    continue
                 try:
                     result, after = self._answer(ws, method, params)
                 except PermissionError:

@@ -1,0 +1,236 @@
+"""The views against a scripted peer: live slot lists, chat buttons, offline banner, operations, toasts."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtCore import Qt
+
+from clinic_desktop.admin.day_calendar_view import DayCalendarView
+from clinic_desktop.credential_store import CredentialStore
+from clinic_desktop.login.login_window import LoginWindow
+from clinic_desktop.main_window import MainWindow
+from clinic_desktop.session import Session
+from desktop_factories import appointment
+from qt_async import until
+from scripted_server import ScriptedServer
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _slot(days: int, hour: int, dentist_id: int = 1) -> dict:
+    day = datetime.now(LONDON).date() + timedelta(days=days)
+    start = datetime.combine(day, time(hour, 0), tzinfo=LONDON).astimezone(timezone.utc)
+    return {"dentist_id": dentist_id, "start": start.isoformat(), "end": (start + timedelta(minutes=30)).isoformat(),
+            "type_id": 1}
+
+
+async def _window(server: ScriptedServer, username: str, qtbot) -> MainWindow:
+    session = Session(server.url, heartbeat_timeout=2.0)
+    session.client.backoff.initial = 0.05
+    session.client.backoff.maximum = 0.3
+    await session.sign_in(username=username, password="demo")
+    window = MainWindow(session)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    return window
+
+
+def test_patient_slot_list_requeries_live_and_reports_a_taken_slot(qt_async, qtbot) -> None:
+    """An appointment event re-queries slots.find; a selected slot that vanished is reported and unselected."""
+    server = ScriptedServer()
+    server.slots = [_slot(1, 9), _slot(1, 10), _slot(1, 11)]
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "alice", qtbot)
+        picker = window.view.picker
+        await until(lambda: len(picker.slots()) == 3, what="first slots")
+        assert picker.select_slot(server.slots[1])
+        assert window.view.book_button.isEnabled()
+        queries = picker.queries
+        taken = server.slots.pop(1)
+        await server.push("appointment", {"id": 77, "version": 1, "dentist_id": 1, "chair_id": None,
+                                          "start": taken["start"], "end": taken["end"], "status": "busy",
+                                          "busy": True})
+        await until(lambda: picker.queries > queries and len(picker.slots()) == 2, what="re-query")
+        assert picker.current_slot() is None
+        assert "just been taken" in picker.status_label.text()
+        assert not window.view.book_button.isEnabled()
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_booking_failure_is_translated_and_the_button_comes_back(qt_async, qtbot) -> None:
+    """slot_unavailable reads as a sentence; the Book button is disabled in flight and re-enabled after."""
+    server = ScriptedServer()
+    server.slots = [_slot(1, 9)]
+    server.fail["appointments.create"] = "slot_unavailable"
+    server.held.add("appointments.create")
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "alice", qtbot)
+        view = window.view
+        await until(lambda: len(view.picker.slots()) == 1)
+        view.picker.select_slot(server.slots[0])
+        server.hold.clear()
+        view.book_button.click()
+        await until(lambda: "appointments.create" in server.methods(), what="the request")
+        assert not view.book_button.isEnabled()
+        server.hold.set()
+        await until(lambda: view.book_message.text() != "", what="the failure")
+        assert view.book_message.text() == "That time has just been taken. Please pick another slot."
+        await until(lambda: view.book_button.isEnabled() or view.picker.current_slot() is None)
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_chat_offers_slots_as_buttons_that_confirm_by_option_number(qt_async, qtbot) -> None:
+    """The assistant's slots become buttons; clicking the second sends "book option 2"."""
+    server = ScriptedServer()
+    server.slots = [_slot(2, 9), _slot(2, 10, 2), _slot(2, 11)]
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "alice", qtbot)
+        chat = window.view.chat
+        chat.input.setText("a check-up on Thursday")
+        chat.send_button.click()
+        await until(lambda: len(chat.offered) == 3, what="offered slots")
+        button = chat.findChild(type(chat.send_button), "chatSlot2")
+        assert "Dr Raj Patel" in button.text()
+        button.click()
+        await until(lambda: "Done! You are booked." in chat.transcript_text(), what="confirmation")
+        texts = [params["text"] for method, params in server.calls if method == "assistant.message"]
+        assert texts == ["a check-up on Thursday", "book option 2"]
+        assert [p.get("conversation_id") for m, p in server.calls if m == "assistant.message"] == [None, "c1"]
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_offline_shows_banner_disables_writes_and_queues_nothing(qt_async, qtbot) -> None:
+    """When the link drops: status "reconnecting", a banner, write buttons off; back online, all restored."""
+    server = ScriptedServer()
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "frontdesk", qtbot)
+        view = window.view
+        assert window.banner.isHidden() and view.new_button.isEnabled()
+        await server.stop()
+        await until(lambda: window.indicator.state == "reconnecting", what="reconnecting")
+        assert window.banner.isVisible() and "nothing is being saved" in window.banner.text()
+        assert not view.new_button.isEnabled() and view.open_booking() is None
+        result = await window.operations.run("appointments.cancel", {"id": 1})
+        assert result is None and "offline" in window.operations.last_error.lower()
+        assert "appointments.cancel" not in server.methods()
+        await server.start()
+        await until(lambda: window.indicator.state == "connected", what="reconnected")
+        assert window.banner.isHidden() and view.new_button.isEnabled()
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_dentist_gets_a_toast_for_a_new_booking_and_latency_is_shown(qt_async, qtbot) -> None:
+    """A booking for this dentist made elsewhere pops a toast and updates "last sync" in the status bar."""
+    server = ScriptedServer()
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "drsmith", qtbot)
+        start = datetime.combine(datetime.now(LONDON).date() + timedelta(days=1), time(15, 0), tzinfo=LONDON)
+        await server.push("appointment", appointment(300, dentist_id=1, patient_id=2, start=start))
+        await until(lambda: window.last_toast.startswith("New booking: Bob Brown"), what="toast")
+        assert window.indicator.latency_label.text().startswith("last sync")
+        await server.push("appointment", appointment(301, dentist_id=2, patient_id=2, start=start))
+        await until(lambda: window.session.store.get("appointment", 301) is not None)
+        assert "301" not in window.last_toast and window.last_toast.startswith("New booking: Bob Brown")
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_wrong_password_is_said_plainly_and_no_keychain_is_survived(qt_async, qtbot) -> None:
+    """A refused login says so; with "remember me" and no OS keychain, sign-in still works (nothing remembered)."""
+    server = ScriptedServer()
+
+    async def scenario() -> None:
+        await server.start()
+        login = LoginWindow(credentials=CredentialStore(service="DentalCare Connect test"))
+        qtbot.addWidget(login)
+        login.set_server(server.url)
+        login.username_edit.setText("alice")
+        login.password_edit.setText("wrong")
+        assert await login.sign_in() is None
+        assert login.message_label.text() == "Wrong username or password."
+        login.password_edit.setText("demo")
+        login.remember_check.setChecked(True)
+        session = await login.sign_in()
+        assert session is not None and session.role == "patient"
+        assert CredentialStore(service="DentalCare Connect test").load(server.url, "alice") is None
+        await session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_calendar_repaints_only_for_its_day_and_hit_tests_blocks(qtbot, store, clock) -> None:
+    """A change on another day does not repaint the calendar; a click on a block selects that appointment."""
+    day = datetime.now(LONDON).date() + timedelta(days=3)
+    calendar = DayCalendarView(store, clock)
+    qtbot.addWidget(calendar)
+    calendar.resize(900, 700)
+    calendar.set_day(day)
+    calendar.show()
+    start = datetime.combine(day, time(10, 0), tzinfo=LONDON)
+    store.upsert("appointment", appointment(1, start=start, dentist_id=2))
+    assert calendar.repaints_requested == 1
+    store.upsert("appointment", appointment(2, start=start + timedelta(days=1)))
+    assert calendar.repaints_requested == 1
+    assert calendar.visible_appointment_ids() == {1}
+    calendar.grab()  # paint, which lays out the blocks
+    with qtbot.waitSignal(calendar.appointment_selected) as blocker:
+        rect = next(rect for rect, appointment_id in calendar._blocks if appointment_id == 1)
+        qtbot.mouseClick(calendar, Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
+    assert blocker.args == [1]
+    store.upsert("appointment", appointment(1, version=2, start=start + timedelta(days=1), dentist_id=2))
+    assert calendar.visible_appointment_ids() == set() and calendar.repaints_requested == 2
+
+
+@pytest.mark.parametrize("role", ["frontdesk", "drsmith", "alice"])
+def test_each_role_gets_its_view_and_shortcuts_navigate(qt_async, qtbot, role: str) -> None:
+    """Every role opens its own view; Ctrl+Right / Ctrl+T move the day (or the booking window) and back."""
+    server = ScriptedServer()
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, role, qtbot)
+        view = window.view
+        expected = {"frontdesk": "AdminView", "drsmith": "DentistView", "alice": "PatientView"}[role]
+        assert type(view).__name__ == expected
+        today = window.session.clock.today()
+        current = (lambda: view.day) if role != "alice" else (lambda: view.picker.date_edit.date().toPython())
+        window.activateWindow()
+        await until(window.isActiveWindow, timeout=5, what="an active window")
+        view.setFocus()
+        qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+        assert current() == today + timedelta(days=1)
+        qtbot.keyClick(view, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+        assert current() == today
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
