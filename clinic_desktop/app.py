@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("DentalCare Connect")
     app.setOrganizationName("DentalCare")
     app.setApplicationVersion(__version__)
-    app.setQuitOnLastWindowClosed(False)  # the controller decides when to quit, after cleaning up
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     controller = ApplicationController(server_url=args.server, demo=args.demo)

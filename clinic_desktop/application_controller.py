@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from PySide6.QtCore import QObject, QSettings
+from PySide6.QtWidgets import QApplication
 
 from .credential_store import CredentialStore
 from .demo_server import DemoServer, DemoServerError
@@ -26,6 +27,8 @@ class ApplicationController(QObject):
     def __init__(self, *, server_url: str | None = None, demo: bool = False,
                  settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # Closing the last window must not stop the loop before the session is closed cleanly.
+        QApplication.setQuitOnLastWindowClosed(False)
         self.settings = settings or QSettings("DentalCare", "DentalCare Connect")
         self.credentials = CredentialStore()
         self.server_url = server_url

@@ -18,6 +18,7 @@ from ..store import Change
 from .appointment_details_panel import AppointmentDetailsPanel
 from .appointment_list_panel import AppointmentListPanel
 from .availability_dialog import AvailabilityDialog
+from ..widgets.type_legend import TypeLegend
 from .day_calendar_view import DayCalendarView
 
 __all__ = ["AdminView"]
@@ -70,9 +71,17 @@ class AdminView(RoleView):
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setChildrenCollapsible(False)
+        self.legend = TypeLegend(session.store)
+        hint = QLabel("Double-click a free spot to book there; right-click an appointment for its status.")
+        hint.setEnabled(False)
+        footer = QHBoxLayout()
+        footer.addWidget(self.legend)
+        footer.addStretch(1)
+        footer.addWidget(hint)
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
         layout.addWidget(splitter, 1)
+        layout.addLayout(footer)
 
         self.previous_week_button.clicked.connect(self._on_previous_week_button_clicked)
         self.previous_day_button.clicked.connect(self._on_previous_day_button_clicked)
@@ -95,6 +104,7 @@ class AdminView(RoleView):
     def detach(self) -> None:
         self.session.store.remove_listener(self._on_store_changed)
         self.calendar.detach()
+        self.legend.detach()
         self.list_panel.detach()
         self.details.detach()
 
