@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.protocol import ErrorCode, Reason, RpcError
 
-__all__ = ["describe_error", "STATUS_LABELS"]
+__all__ = ["describe_error", "STATUS_LABELS", "NEXT_STATUSES"]
 
 _REASON_TEXT: dict[str, str] = {
     Reason.UNAUTHENTICATED: "Your session has ended. Please sign in again.",
@@ -30,6 +30,14 @@ STATUS_LABELS: dict[str, str] = {
     "cancelled": "Cancelled",
     "no_show": "No-show",
     "busy": "Busy",
+}
+
+# Which status buttons make sense from each status (a hint for enabling controls; the server decides).
+NEXT_STATUSES: dict[str, frozenset[str]] = {
+    "scheduled": frozenset({"confirmed", "checked_in", "cancelled", "no_show"}),
+    "confirmed": frozenset({"checked_in", "cancelled", "no_show"}),
+    "checked_in": frozenset({"in_chair", "no_show", "cancelled"}),
+    "in_chair": frozenset({"completed"}),
 }
 
 

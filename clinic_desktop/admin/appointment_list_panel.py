@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QTimer, Signal
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from ..messages import STATUS_LABELS
@@ -70,7 +70,12 @@ class AppointmentListPanel(QWidget):
         layout.addWidget(self.table, 1)
 
         self._fill_dentists()
-        self.search.textChanged.connect(self.proxy.set_text)
+        # Filtering 10,000 rows on every keystroke would stutter: wait for a pause in typing.
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+        self.search.textChanged.connect(self._on_search_text_changed)
         self.dentist_filter.currentIndexChanged.connect(self._on_dentist_filter_current_index_changed)
         self.status_filter.currentIndexChanged.connect(self._on_status_filter_current_index_changed)
         self.range_filter.currentIndexChanged.connect(self._on_range_filter_current_index_changed)
@@ -118,6 +123,12 @@ class AppointmentListPanel(QWidget):
             self.proxy.set_window(clock.now(), None)
         else:
             self.proxy.set_window(None, None)
+
+    def _on_search_text_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    def _on_search_timer_timeout(self) -> None:
+        self.proxy.set_text(self.search.text())
 
     def _on_dentist_filter_current_index_changed(self, _index: int) -> None:
         self.proxy.set_dentist(self.dentist_filter.currentData())

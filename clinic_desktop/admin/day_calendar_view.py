@@ -305,30 +305,30 @@ class DayCalendarView(QWidget):
             self._blocks.append((rect, row["id"]))
             painter.setPen(_text_colour_for(fill) if fill.alpha() == 255 else palette.color(QPalette.ColorRole.WindowText))
             when = f"{self._clock.format_time(row['start'])}–{self._clock.format_time(row['end'])}"
+            inner = rect.adjusted(6, 2, -4, -2)
+            bold_metrics = QFontMetricsF(bold)
+            two_lines = inner.height() >= bold_metrics.height() + QFontMetricsF(small).height() - 2
+            status_text = STATUS_LABELS.get(status or "", status or "")
             if busy:
                 title, detail = f"{when} Busy", ""
-            elif bottom - top < 2 * QFontMetricsF(bold).height():
-                # Too short for two lines: keep the status on the one line.
-                name = row.get("patient_name") or ""
-                title = f"{when} {name} · {STATUS_LABELS.get(status or '', status or '')}"
-                detail = ""
             else:
                 name = row.get("patient_name") or (self._store.get("patient", row.get("patient_id")) or {}).get("name", "")
-                title = f"{when} {name}"
                 type_name = appointment_type["name"] if appointment_type else ""
-                detail = f"{type_name} · {STATUS_LABELS.get(status or '', status or '')}"
-            inner = rect.adjusted(6, 2, -4, -2)
+                if two_lines:
+                    title, detail = f"{when} {name}", f"{type_name} · {status_text}"
+                else:  # too short for two lines: keep the status visible on the one line
+                    title, detail = f"{when} {name} · {status_text}", ""
             painter.save()
             painter.setFont(bold)
-            line = painter.fontMetrics().height()
             painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
-                             painter.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, int(inner.width())))
+                             bold_metrics.elidedText(title, Qt.TextElideMode.ElideRight, inner.width()))
             painter.restore()
-            if detail and inner.height() >= line * 2 - 2:
+            if detail:
                 painter.save()
                 painter.setFont(small)
-                painter.drawText(inner.adjusted(0, line, 0, 0), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
-                                 painter.fontMetrics().elidedText(detail, Qt.TextElideMode.ElideRight, int(inner.width())))
+                painter.drawText(inner.adjusted(0, bold_metrics.height(), 0, 0),
+                                 Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
+                                 QFontMetricsF(small).elidedText(detail, Qt.TextElideMode.ElideRight, inner.width()))
                 painter.restore()
 
     # -- interaction -------------------------------------------------------------------------

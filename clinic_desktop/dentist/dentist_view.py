@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..admin.availability_dialog import AvailabilityDialog
-from ..messages import STATUS_LABELS
+from ..messages import NEXT_STATUSES, STATUS_LABELS
 from ..models import AppointmentFilterProxyModel, AppointmentTableModel
 from ..operations import Operations
 from ..role_view import RoleView
@@ -187,7 +187,7 @@ class DentistView(RoleView):
         row = self.session.store.get("appointment", appointment_id) if appointment_id else None
         status = row.get("status") if row else None
         for target, button in self.status_buttons.items():
-            button.setEnabled(self.writable and status in _ACTIVE and status != target)
+            button.setEnabled(self.writable and target in NEXT_STATUSES.get(status or "", frozenset()))
         if row is not None:
             self.selection_label.setText(
                 f"{row.get('patient_name') or ''}, {self.session.clock.format_time(row['start'])}: "
