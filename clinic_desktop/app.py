@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 
 __all__ = ["main"]
+
+ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "dentalcare.svg"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("DentalCare Connect")
     app.setOrganizationName("DentalCare")
     app.setApplicationVersion(__version__)
+    if ICON.exists():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(ICON)))
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     controller = ApplicationController(server_url=args.server, demo=args.demo)

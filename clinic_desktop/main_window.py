@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
                 text = f"New booking: {who}, {when}"
             elif role == "admin" and row.get("source") in ("patient", "assistant"):
                 text = f"New online booking: {who}, {when}"
-            elif role == "patient":
+            elif role == "patient" and row.get("source") != "patient":
                 text = f"Booked for you: {when}"
         elif change.op == "update" and previous is not None:
             if previous.get("start") != row.get("start") or previous.get("dentist_id") != row.get("dentist_id"):
