@@ -14,7 +14,7 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from desktop_factories import make_snapshot
+from desktop_factories import appointment, make_snapshot
 
 
 class ScriptedServer:
@@ -139,6 +139,20 @@ class ScriptedServer:
                 return {"seq": head, "snapshot": rows}, []
             missed = [event for event in self.log if event["seq"] > since]
             return {"seq": head, "replayed": len(missed)}, missed
+        if method == "patients.search":
+            query = str(params.get("query", "")).lower()
+            return [p for p in self._patients() if query in p["name"].lower()], []
+        if method == "patients.create":
+            patient = {"id": 100 + len(self.calls), "version": 1, "name": params["name"],
+                       "phone": params.get("phone"), "email": None, "date_of_birth": None, "user_id": None}
+            self.snapshot["patient"].append(patient)
+            return patient, []
+        if method == "appointments.create":
+            return self._create(params), []
+        if method == "appointments.update":
+            row = dict(appointment(params["id"]), **{k: v for k, v in params.items() if k != "version"})
+            row["version"] = params["version"] + 1
+            return row, []
         if method == "slots.find":
             return list(self.slots), []
         if method == "assistant.message":
@@ -146,6 +160,23 @@ class ScriptedServer:
                 return {"conversation_id": "c1", "reply": "Done! You are booked.", "appointment": None}, []
             return {"conversation_id": "c1", "reply": "I found these times:", "slots": list(self.slots[:3])}, []
         return {"ok": True}, []
+
+    def _patients(self) -> list[dict[str, Any]]:
+        return list(self.snapshot["patient"])
+
+    def _create(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Book as the server would: the row comes back, and its event follows shortly on every link."""
+        slot = next(s for s in self.slots if s["start"] == params["start"] and s["dentist_id"] == params["dentist_id"])
+        patient_id = params.get("patient_id") or self.user["patient_id"]
+        name = next((p["name"] for p in self._patients() if p["id"] == patient_id), "")
+        row = {"id": 500 + len(self.log), "version": 1, "patient_id": patient_id, "patient_name": name,
+               "dentist_id": params["dentist_id"], "chair_id": None, "type_id": params["type_id"],
+               "start": slot["start"], "end": slot["end"], "status": "scheduled", "source": "front_desk",
+               "notes": params.get("notes") or "", "cancel_reason": None, "created_at": slot["start"],
+               "updated_at": slot["start"]}
+        self.slots.remove(slot)
+        asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(self.push("appointment", row)))
+        return row
 
     async def _heartbeat(self, ws: ServerConnection) -> None:
         while True:

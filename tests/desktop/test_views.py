@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from clinic_desktop.admin.day_calendar_view import DayCalendarView
+from clinic_desktop.booking.booking_dialog import BookingDialog
 from clinic_desktop.credential_store import CredentialStore
 from clinic_desktop.login.login_window import LoginWindow
 from clinic_desktop.main_window import MainWindow
@@ -230,6 +231,69 @@ def test_each_role_gets_its_view_and_shortcuts_navigate(qt_async, qtbot, role: s
         assert current() == today + timedelta(days=1)
         qtbot.keyClick(view, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
         assert current() == today
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_front_desk_books_through_search_and_quick_add(qt_async, qtbot) -> None:
+    """Search finds Bob; quick-add creates a new patient; Book sends one create with an idempotency key."""
+    server = ScriptedServer()
+    server.slots = [_slot(1, 9), _slot(1, 10, 2)]
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "frontdesk", qtbot)
+        dialog = window.view.open_booking()
+        dialog.patient_search.setText("bo")
+        await until(lambda: dialog.patient_results.count() == 1, what="search results")
+        dialog.patient_results.setCurrentRow(0)
+        assert dialog.patient_label.text().startswith("Booking for: Bob Brown")
+        dialog.new_name.setText("Carol Carter")
+        dialog.new_phone.setText("07700 900123")
+        dialog.add_patient_button.click()
+        await until(lambda: "Carol Carter" in dialog.patient_label.text(), what="quick-added patient")
+        await until(lambda: len(dialog.picker.slots()) == 2, what="slots")
+        assert not dialog.confirm_button.isEnabled()
+        dialog.picker.select_slot(server.slots[1])
+        assert dialog.confirm_button.isEnabled()
+        dialog.notes.setText("First visit")
+        finished: list[int] = []
+        dialog.finished.connect(finished.append)
+        dialog.confirm_button.click()
+        await until(lambda: finished, what="the dialog to close after booking")
+        creates = [params for method, params in server.calls if method == "appointments.create"]
+        assert len(creates) == 1 and creates[0]["notes"] == "First visit" and creates[0]["idempotency_key"]
+        booked = next(r for r in window.session.store.rows("appointment") if r["patient_name"] == "Carol Carter")
+        assert window.view.calendar.selected_id == booked["id"]
+        assert booked["id"] in window.view.calendar.visible_appointment_ids()
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
+
+
+def test_moving_sends_update_with_the_current_version(qt_async, qtbot) -> None:
+    """Move… offers slots for the same type and sends appointments.update with the row's current version."""
+    server = ScriptedServer()
+    server.slots = [_slot(2, 14)]
+
+    async def scenario() -> None:
+        await server.start()
+        window = await _window(server, "frontdesk", qtbot)
+        await server.push("appointment", appointment(2, version=4, status="confirmed"))
+        await until(lambda: window.session.store.get("appointment", 2)["version"] == 4)
+        window.view.select_appointment(2)
+        assert window.view.details.move_button.isEnabled()
+        window.view.details.move_button.click()
+        dialog = window.view.findChild(BookingDialog)
+        await until(lambda: dialog is not None and len(dialog.picker.slots()) == 1, what="move slots")
+        assert not dialog.picker.type_combo.isEnabled()
+        dialog.picker.select_slot(server.slots[0])
+        await dialog.confirm()
+        update = next(params for method, params in server.calls if method == "appointments.update")
+        assert update["id"] == 2 and update["version"] == 4 and update["start"] == server.slots[0]["start"]
         await window.session.close()
         await server.stop()
 
