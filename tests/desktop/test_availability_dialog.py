@@ -7,7 +7,7 @@ import pytest
 from clinic_desktop.admin.availability_dialog import AvailabilityDialog, parse_day_hours
 from qt_async import until
 from scripted_server import ScriptedServer
-from test_views import _window
+from scripted_windows import open_scripted_window
 
 
 def test_day_hours_parse_and_reject_nonsense() -> None:
@@ -26,7 +26,7 @@ def test_saving_weekly_hours_and_adding_a_day_off(qt_async, qtbot) -> None:
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "frontdesk", qtbot)
+        window = await open_scripted_window(server, "frontdesk", qtbot)
         dialog = AvailabilityDialog(window.session, window.operations, dentist_id=2, parent=window)
         dialog.show()
         assert dialog.weekly_table.item(0, 0).text() == "09:00-12:00, 13:00-17:00"

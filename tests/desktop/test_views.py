@@ -13,41 +13,22 @@ from clinic_desktop.booking.booking_dialog import BookingDialog
 from clinic_desktop.credential_store import CredentialStore
 from clinic_desktop.login.login_window import LoginWindow
 from clinic_desktop.main_window import MainWindow
-from clinic_desktop.session import Session
 from desktop_factories import appointment
 from qt_async import until
 from scripted_server import ScriptedServer
+from scripted_windows import open_scripted_window, slot_at
 
 LONDON = ZoneInfo("Europe/London")
-
-
-def _slot(days: int, hour: int, dentist_id: int = 1) -> dict:
-    day = datetime.now(LONDON).date() + timedelta(days=days)
-    start = datetime.combine(day, time(hour, 0), tzinfo=LONDON).astimezone(timezone.utc)
-    return {"dentist_id": dentist_id, "start": start.isoformat(), "end": (start + timedelta(minutes=30)).isoformat(),
-            "type_id": 1}
-
-
-async def _window(server: ScriptedServer, username: str, qtbot) -> MainWindow:
-    session = Session(server.url, heartbeat_timeout=2.0)
-    session.client.backoff.initial = 0.05
-    session.client.backoff.maximum = 0.3
-    await session.sign_in(username=username, password="demo")
-    window = MainWindow(session)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    return window
 
 
 def test_patient_slot_list_requeries_live_and_reports_a_taken_slot(qt_async, qtbot) -> None:
     """An appointment event re-queries slots.find; a selected slot that vanished is reported and unselected."""
     server = ScriptedServer()
-    server.slots = [_slot(1, 9), _slot(1, 10), _slot(1, 11)]
+    server.slots = [slot_at(1, 9), slot_at(1, 10), slot_at(1, 11)]
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "alice", qtbot)
+        window = await open_scripted_window(server, "alice", qtbot)
         picker = window.view.picker
         await until(lambda: len(picker.slots()) == 3, what="first slots")
         assert picker.select_slot(server.slots[1])
@@ -70,13 +51,13 @@ def test_patient_slot_list_requeries_live_and_reports_a_taken_slot(qt_async, qtb
 def test_booking_failure_is_translated_and_the_button_comes_back(qt_async, qtbot) -> None:
     """slot_unavailable reads as a sentence; the Book button is disabled in flight and re-enabled after."""
     server = ScriptedServer()
-    server.slots = [_slot(1, 9)]
+    server.slots = [slot_at(1, 9)]
     server.fail["appointments.create"] = "slot_unavailable"
     server.held.add("appointments.create")
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "alice", qtbot)
+        window = await open_scripted_window(server, "alice", qtbot)
         view = window.view
         await until(lambda: len(view.picker.slots()) == 1)
         view.picker.select_slot(server.slots[0])
@@ -97,11 +78,11 @@ def test_booking_failure_is_translated_and_the_button_comes_back(qt_async, qtbot
 def test_chat_offers_slots_as_buttons_that_confirm_by_option_number(qt_async, qtbot) -> None:
     """The assistant's slots become buttons; clicking the second sends "book option 2"."""
     server = ScriptedServer()
-    server.slots = [_slot(2, 9), _slot(2, 10, 2), _slot(2, 11)]
+    server.slots = [slot_at(2, 9), slot_at(2, 10, 2), slot_at(2, 11)]
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "alice", qtbot)
+        window = await open_scripted_window(server, "alice", qtbot)
         chat = window.view.chat
         chat.input.setText("a check-up on Thursday")
         chat.send_button.click()
@@ -125,7 +106,7 @@ def test_offline_shows_banner_disables_writes_and_queues_nothing(qt_async, qtbot
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "frontdesk", qtbot)
+        window = await open_scripted_window(server, "frontdesk", qtbot)
         view = window.view
         assert window.banner.isHidden() and view.new_button.isEnabled()
         await server.stop()
@@ -150,7 +131,7 @@ def test_dentist_gets_a_toast_for_a_new_booking_and_latency_is_shown(qt_async, q
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "drsmith", qtbot)
+        window = await open_scripted_window(server, "drsmith", qtbot)
         start = datetime.combine(datetime.now(LONDON).date() + timedelta(days=1), time(15, 0), tzinfo=LONDON)
         await server.push("appointment", appointment(300, dentist_id=1, patient_id=2, start=start))
         await until(lambda: window.last_toast.startswith("New booking: Bob Brown"), what="toast")
@@ -218,7 +199,7 @@ def test_each_role_gets_its_view_and_shortcuts_navigate(qt_async, qtbot, role: s
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, role, qtbot)
+        window = await open_scripted_window(server, role, qtbot)
         view = window.view
         expected = {"frontdesk": "AdminView", "drsmith": "DentistView", "alice": "PatientView"}[role]
         assert type(view).__name__ == expected
@@ -240,11 +221,11 @@ def test_each_role_gets_its_view_and_shortcuts_navigate(qt_async, qtbot, role: s
 def test_front_desk_books_through_search_and_quick_add(qt_async, qtbot) -> None:
     """Search finds Bob; quick-add creates a new patient; Book sends one create with an idempotency key."""
     server = ScriptedServer()
-    server.slots = [_slot(1, 9), _slot(1, 10, 2)]
+    server.slots = [slot_at(1, 9), slot_at(1, 10, 2)]
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "frontdesk", qtbot)
+        window = await open_scripted_window(server, "frontdesk", qtbot)
         dialog = window.view.open_booking()
         dialog.patient_search.setText("bo")
         await until(lambda: dialog.patient_results.count() == 1, what="search results")
@@ -277,11 +258,11 @@ def test_front_desk_books_through_search_and_quick_add(qt_async, qtbot) -> None:
 def test_moving_sends_update_with_the_current_version(qt_async, qtbot) -> None:
     """Move… offers slots for the same type and sends appointments.update with the row's current version."""
     server = ScriptedServer()
-    server.slots = [_slot(2, 14)]
+    server.slots = [slot_at(2, 14)]
 
     async def scenario() -> None:
         await server.start()
-        window = await _window(server, "frontdesk", qtbot)
+        window = await open_scripted_window(server, "frontdesk", qtbot)
         await server.push("appointment", appointment(2, version=4, status="confirmed"))
         await until(lambda: window.session.store.get("appointment", 2)["version"] == 4)
         window.view.select_appointment(2)
