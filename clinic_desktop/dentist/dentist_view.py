@@ -12,13 +12,16 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
+    QTabWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ..admin.availability_dialog import AvailabilityDialog
+from ..admin.day_calendar_view import DayCalendarView
 from ..messages import NEXT_STATUSES, STATUS_LABELS
 from ..models import AppointmentFilterProxyModel, AppointmentTableModel
 from ..operations import Operations
@@ -109,14 +112,21 @@ class DentistView(RoleView):
         self.upcoming_table.setColumnWidth(AppointmentTableModel.COL_WHEN, 140)
         self.upcoming_table.setColumnWidth(AppointmentTableModel.COL_PATIENT, 125)
         self.upcoming_table.setColumnWidth(AppointmentTableModel.COL_TYPE, 110)
-        upcoming_box = QGroupBox("Next 14 days")
-        upcoming_layout = QVBoxLayout(upcoming_box)
-        upcoming_layout.addWidget(self.upcoming_table)
+        # The day as a timeline: own hours, breaks and days off at a glance, blocks selectable.
+        self.timeline = DayCalendarView(session.store, session.clock)
+        self.timeline.only_dentist_id = session.dentist_id
+        self.timeline.setMinimumSize(260, 480)
+        timeline_scroll = QScrollArea()
+        timeline_scroll.setWidgetResizable(True)
+        timeline_scroll.setWidget(self.timeline)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(timeline_scroll, "Day timeline")
+        self.side_tabs.addTab(self.upcoming_table, "Next 14 days")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(day_box)
-        splitter.addWidget(upcoming_box)
-        splitter.setSizes([720, 520])
+        splitter.addWidget(self.side_tabs)
+        splitter.setSizes([760, 480])
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
         layout.addWidget(splitter, 1)
@@ -126,11 +136,13 @@ class DentistView(RoleView):
         self.next_day_button.clicked.connect(self._on_next_day_button_clicked)
         self.hours_button.clicked.connect(self._on_hours_button_clicked)
         self.day_table.selectionModel().selectionChanged.connect(self._on_day_table_selection_changed)
+        self.timeline.appointment_selected.connect(self._on_timeline_appointment_selected)
         session.store.add_listener(self._on_store_changed)
         self.set_day(self.day)
 
     def detach(self) -> None:
         self.session.store.remove_listener(self._on_store_changed)
+        self.timeline.detach()
         self.model.detach()
 
     # -- navigation --------------------------------------------------------------------------
@@ -139,6 +151,7 @@ class DentistView(RoleView):
         clock = self.session.clock
         self.day = day
         self.day_proxy.set_window(*clock.day_bounds(day))
+        self.timeline.set_day(day)
         start = clock.day_bounds(clock.today() + timedelta(days=1))[0]
         self.upcoming_proxy.set_window(start, start + timedelta(days=14))
         suffix = "  (today)" if day == clock.today() else ""
@@ -199,7 +212,14 @@ class DentistView(RoleView):
             self.set_status(appointment_id, status)
 
     def _on_day_table_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        appointment_id = self.selected_id()
+        if appointment_id is not None:
+            self.timeline.select(appointment_id)
         self.update_actions()
+
+    def _on_timeline_appointment_selected(self, appointment_id: int) -> None:
+        if appointment_id:
+            self.select_appointment(appointment_id)
 
     def _on_previous_day_button_clicked(self) -> None:
         self.go_days(-1)
