@@ -248,12 +248,29 @@ class SlotPicker(QWidget):
             self.refresh()
 
     def _on_store_changed(self, change: Change) -> None:
-        if change.kind in ("appointment_type", "dentist") or (change.kind == "settings"):
+        if change.kind in ("appointment_type", "dentist", "settings"):
             self._fill_combos()
             if change.op == "reset":
                 self.refresh()
-        elif change.kind in _LIVE_KINDS:
+        elif change.kind in _LIVE_KINDS and (change.op == "reset" or self._touches_shown_window(change)):
             self.refresh()
+
+    def _touches_shown_window(self, change: Change) -> bool:
+        """Only changes that can alter the listed slots re-query: same dentist (or any), shown dates."""
+        dentist_id = self.dentist_id()
+        for row in (change.row, change.previous):
+            if row is None:
+                continue
+            if dentist_id is not None and row.get("dentist_id") not in (dentist_id, None):
+                continue
+            if change.kind == "working_hours" or "start" not in row:
+                return True
+            first = self.date_edit.date().toPython()
+            last = first + timedelta(days=self.days)
+            clock = self._session.clock
+            if clock.local_date(row["start"]) <= last and clock.local_date(row.get("end") or row["start"]) >= first:
+                return True
+        return False
 
 
 def _same_slot(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:

@@ -279,3 +279,30 @@ def test_moving_sends_update_with_the_current_version(qt_async, qtbot) -> None:
         await server.stop()
 
     qt_async.run(scenario())
+
+
+def test_slot_list_ignores_changes_outside_its_window(qt_async, qtbot) -> None:
+    """A booking for another dentist or another week does not re-query; one in the shown days does."""
+    server = ScriptedServer()
+    server.slots = [slot_at(1, 9)]
+
+    async def scenario() -> None:
+        await server.start()
+        window = await open_scripted_window(server, "alice", qtbot)
+        picker = window.view.picker
+        picker.set_dentist(1)
+        await until(lambda: len(picker.slots()) == 1 and not picker._debounce.isActive() and not picker._querying,
+                    what="first slots")
+        queries = picker.queries
+        far = datetime.combine(datetime.now(LONDON).date() + timedelta(days=30), time(9, 0), tzinfo=LONDON)
+        await server.push("appointment", appointment(401, dentist_id=1, start=far))
+        near = datetime.combine(datetime.now(LONDON).date() + timedelta(days=1), time(15, 0), tzinfo=LONDON)
+        await server.push("appointment", appointment(402, dentist_id=2, start=near))
+        await until(lambda: window.session.store.get("appointment", 402) is not None)
+        assert not picker._debounce.isActive() and picker.queries == queries
+        await server.push("appointment", appointment(403, dentist_id=1, start=near))
+        await until(lambda: picker.queries > queries, what="a re-query for the shown days")
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
