@@ -343,6 +343,8 @@ async def test_retried_confirmation_never_double_books(alice: Chat, db: Db) -> N
     assert again["appointment"]["id"] == first["appointment"]["id"]
     assert "already" in again["reply"]
     assert await db.count_all() == before + 1
+    key = await db.conn.fetchval("SELECT idempotency_key FROM appointments WHERE id = $1", first["appointment"]["id"])
+    assert key and key.startswith("assistant-")
 
 
 async def test_concurrent_duplicate_confirmations_book_once(server: Any, alice: Chat, db: Db) -> None:
