@@ -73,6 +73,16 @@ class AppointmentFilterProxyModel(QSortFilterProxyModel):
         index = self.index(proxy_row, 0)
         return index.data(AppointmentRole.ID) if index.isValid() else None
 
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
+        """Time columns sort by instant; the others by their text, then by start so ties stay in time order."""
+        start_left, start_right = left.data(AppointmentRole.START), right.data(AppointmentRole.START)
+        if left.column() in (AppointmentTableModel.COL_WHEN, AppointmentTableModel.COL_UNTIL):
+            return start_left < start_right
+        text_left, text_right = str(left.data() or "").casefold(), str(right.data() or "").casefold()
+        if text_left != text_right:
+            return text_left < text_right
+        return start_left < start_right
+
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
         if not isinstance(model, AppointmentTableModel):
