@@ -750,7 +750,8 @@ async def test_availability_of_a_dentist_in_a_morning(alice: Chat, db: Db) -> No
     result = await alice.say(f"Is Dr Smith free on {name} morning?")
     assert result["reply"].startswith("Yes")
     await assert_offered_slots_are_real(alice, result)
-    assert all(s["dentist_id"] == await db.dentist_id("Smith") and local(s["start"]).date() == day
+    smith = await db.dentist_id("Smith")
+    assert all(s["dentist_id"] == smith and local(s["start"]).date() == day
                and local(s["start"]).hour < 12 for s in result["slots"])
     assert await db.count_all() == before
 
