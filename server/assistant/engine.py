@@ -655,6 +655,10 @@ class RuleEngine:
                         "hours away, so it can't be moved online; please call the clinic.")
         local_now = await clinic.local_now()
         when = parse_when(target, local_now)
+        if when.has_time and not when.has_date and not when.alternatives:
+            # "move my filling to the afternoon": the same day, another time.
+            day = datetime.fromisoformat(appt["start"]).astimezone(directory.tz).date()
+            when = replace(when, start=day, end=day, words=(fmt_day(day),) + when.words)
         dentist = match_dentist(target, directory.dentists)
         draft = Draft(intent="move", type_id=appt.get("type_id"),
                       dentist_id=dentist["id"] if dentist else appt.get("dentist_id"),

@@ -353,7 +353,7 @@ def _fmt_day(d: date) -> str:
 
 def parse_when(text: str, now: datetime) -> When:
     """Read the dates and times in a sentence, relative to the clinic's local `now`."""
-    norm = normalise(text)
+    norm = re.sub(r"\b(what|how) about\b", " ", normalise(text))  # "what about 4pm?" is not "around 4pm"
     today = now.date()
     after, before, at, words, rest = _parse_times(norm)
     start: date | None = None

@@ -550,6 +550,21 @@ async def test_move_by_type_to_a_date_afternoon(alice: Chat, frontdesk: Chat, db
     assert row["start_at"] == datetime.fromisoformat(offer["slots"][1]["start"]) == datetime.fromisoformat(done["appointment"]["start"])
 
 
+async def test_move_to_the_afternoon_keeps_the_day(alice: Chat, frontdesk: Chat, db: Db) -> None:
+    """"move my check-up to the afternoon" offers that same day's afternoon; "what about 4pm?" narrows it."""
+    alice_id = alice.user["patient_id"]
+    day = await db.free_day(alice_id)
+    appt = await book_for(frontdesk, alice_id, await db.dentist_id("Smith"), await db.type_id("Check-up"), day)
+    offer = await alice.say(f"move my check-up on {words(day)} to the afternoon")
+    assert offer["slots"] and all(local(s["start"]).date() == day and local(s["start"]).hour >= 12
+                                  for s in offer["slots"])
+    narrowed = await alice.say("what about 4pm?")
+    assert [local(s["start"]).strftime("%H:%M") for s in narrowed["slots"]] == ["16:00"]
+    await alice.say("yes")
+    row = await db.appointment(appt["id"])
+    assert local(row["start_at"].isoformat()) == datetime.combine(day, time(16), ZONE)
+
+
 async def test_move_with_several_appointments_asks_which(alice: Chat, frontdesk: Chat, db: Db) -> None:
     """With two appointments on one day, "move my appointment on <day>" asks which; the answer is honoured."""
     alice_id = alice.user["patient_id"]

@@ -226,3 +226,10 @@ def test_open_ranges_from_and_before_a_day() -> None:
     assert parse_when("from monday", NOW).start == date(2026, 11, 30)
     before = parse_when("before friday", NOW)
     assert (before.start, before.end) == (date(2026, 11, 24), date(2026, 11, 26))
+
+
+def test_what_about_is_not_around() -> None:
+    """"what about 4pm?" asks for 16:00 exactly; "around 4pm" is the hour either side."""
+    assert parse_when("what about 4pm?", NOW).at == time(16)
+    around = parse_when("around 4pm", NOW)
+    assert (around.after, around.at) == (time(15), None)
