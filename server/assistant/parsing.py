@@ -274,20 +274,20 @@ def _parse_times(text: str) -> tuple[time | None, time | None, time | None, list
     for m in re.finditer(r"\b(\d{1,2})(?::(\d{2})\s*(am|pm)?|(?:[:.](\d{2}))?\s*(am|pm))\b", text):
         if any(s <= m.start() < e for s, e in spans):
             continue
-        t = _to_time(m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5), bare=False)
-        if t is not None and at is None and after is None and before is None:
-            at = t
-            words.append(f"at {t:%H:%M}")
+        clock = _to_time(m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5), bare=False)
+        if clock is not None and at is None and after is None and before is None:
+            at = clock
+            words.append(f"at {clock:%H:%M}")
         spans.append((m.start(), m.end()))
 
-    for phrase, (lo, hi) in _DAY_PARTS.items():
+    for phrase, (part_from, part_to) in _DAY_PARTS.items():
         pm = re.search(r"\b" + phrase + r"s?\b", text)
         if pm and not any(s <= pm.start() < e for s, e in spans):
             if at is None:
-                if lo is not None and (after is None or after < lo):
-                    after = lo
-                if hi is not None and (before is None or before > hi):
-                    before = hi
+                if part_from is not None and (after is None or after < part_from):
+                    after = part_from
+                if part_to is not None and (before is None or before > part_to):
+                    before = part_to
             words.append(phrase)
             spans.append((pm.start(), pm.end()))
             break
