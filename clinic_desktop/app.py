@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .application_controller import ApplicationController
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("DentalCare Connect")
     app.setOrganizationName("DentalCare")
     app.setApplicationVersion(__version__)

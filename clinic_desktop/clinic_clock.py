@@ -6,7 +6,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["ClinicClock", "parse_instant"]
+__all__ = ["ClinicClock", "parse_instant", "qdate_to_date"]
+
+
+def qdate_to_date(qdate: object) -> date:
+    """A QDate (or anything with year/month/day methods) as a date; typed, unlike QDate.toPython()."""
+    return date(qdate.year(), qdate.month(), qdate.day())  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=65536)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from PySide6.QtWidgets import QWidget
 
 from .operations import Operations
 from .session import Session
 
 __all__ = ["RoleView"]
+
+W = TypeVar("W", bound=QWidget)
 
 
 class RoleView(QWidget):
@@ -20,7 +24,7 @@ class RoleView(QWidget):
         self._write_controls: list[QWidget] = []  # disabled while offline (nothing is queued)
         self.writable = True
 
-    def add_write_control(self, widget: QWidget) -> QWidget:
+    def add_write_control(self, widget: W) -> W:
         self._write_controls.append(widget)
         widget.setEnabled(self.writable)
         return widget

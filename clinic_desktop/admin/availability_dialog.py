@@ -211,8 +211,8 @@ class AvailabilityDialog(QDialog):
             self._say("Weekly hours saved.")
 
     def _on_add_button_clicked(self) -> None:
-        start: datetime = self.from_edit.dateTime().toPython()
-        end: datetime = self.to_edit.dateTime().toPython()
+        start = self._wall_clock(self.from_edit)
+        end = self._wall_clock(self.to_edit)
         if end <= start:
             self._say("The end must be after the start.", error=True)
             return
@@ -221,6 +221,12 @@ class AvailabilityDialog(QDialog):
                   "end": end.replace(tzinfo=zone).isoformat(), "kind": self.kind_combo.currentData(),
                   "reason": self.reason_edit.text().strip()}
         self._session.tasks.spawn(self._add(params), name="exceptions.add")
+
+    @staticmethod
+    def _wall_clock(edit: QDateTimeEdit) -> datetime:
+        value = edit.dateTime()
+        day, moment = value.date(), value.time()
+        return datetime(day.year(), day.month(), day.day(), moment.hour(), moment.minute())
 
     async def _add(self, params: dict[str, Any]) -> None:
         result = await self._operations.run("exceptions.add", params, controls=[self.add_button],

@@ -108,7 +108,7 @@ class DayCalendarView(QWidget):
             else:
                 assert change.row is not None
                 old_day = self._unindex(change.row["id"])
-                touched = {old_day}
+                touched = {old_day} if old_day is not None else set()
                 if change.op != "remove":
                     touched.add(self._index(change.row))
             if self.day in touched:

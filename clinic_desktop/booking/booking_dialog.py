@@ -51,6 +51,7 @@ class BookingDialog(QDialog):
         # One key per dialog: a retried click after a lost reply cannot book twice.
         self._idempotency_key = str(uuid.uuid4())
         moving = appointment is not None
+        current = appointment or {}
         self.setWindowTitle("Move appointment" if moving else "New appointment")
         self.setMinimumSize(560, 620)
 
@@ -83,16 +84,16 @@ class BookingDialog(QDialog):
             self.new_phone.hide()
             self.add_patient_button.hide()
             self.patient_label.setText(
-                f"{appointment.get('patient_name') or ''} — currently "
-                f"{session.clock.format_when(appointment['start'])}"
+                f"{current.get('patient_name') or ''} — currently "
+                f"{session.clock.format_when(current['start'])}"
             )
         layout.addWidget(self.patient_box)
 
         self.picker = SlotPicker(session, operations, patient_mode=False)
         if moving:
-            self.picker.lock_type(appointment["type_id"])
-            self.picker.set_dentist(appointment.get("dentist_id"))
-            self.picker.set_date(max(session.clock.local_date(appointment["start"]), session.clock.today()))
+            self.picker.lock_type(current["type_id"])
+            self.picker.set_dentist(current.get("dentist_id"))
+            self.picker.set_date(max(session.clock.local_date(current["start"]), session.clock.today()))
         else:
             if dentist_id is not None:
                 self.picker.set_dentist(dentist_id)
@@ -101,7 +102,7 @@ class BookingDialog(QDialog):
         layout.addWidget(self.picker, 1)
 
         form = QFormLayout()
-        self.notes = QLineEdit(appointment.get("notes") or "" if appointment else "")
+        self.notes = QLineEdit(str(current.get("notes") or ""))
         self.notes.setPlaceholderText("Optional note for the dentist")
         form.addRow("Notes", self.notes)
         layout.addLayout(form)

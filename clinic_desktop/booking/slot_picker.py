@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..clinic_clock import qdate_to_date
 from ..operations import Operations
 from ..session import Session
 from ..store import Change
@@ -181,7 +182,7 @@ class SlotPicker(QWidget):
             return
         self._querying = True
         try:
-            start = self.date_edit.date().toPython()
+            start = qdate_to_date(self.date_edit.date())
             params: dict[str, Any] = {
                 "type_id": type_id,
                 "from": start.isoformat(),
@@ -265,7 +266,7 @@ class SlotPicker(QWidget):
                 continue
             if change.kind == "working_hours" or "start" not in row:
                 return True
-            first = self.date_edit.date().toPython()
+            first = qdate_to_date(self.date_edit.date())
             last = first + timedelta(days=self.days)
             clock = self._session.clock
             if clock.local_date(row["start"]) <= last and clock.local_date(row.get("end") or row["start"]) >= first:

@@ -117,8 +117,9 @@ class ChatPanel(QGroupBox):
     def _show_slots(self, slots: list[dict[str, Any]]) -> None:
         while self.slot_layout.count():
             item = self.slot_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.offered = list(slots)
         clock, store = self._session.clock, self._session.store
         for number, slot in enumerate(slots, start=1):

@@ -120,9 +120,10 @@ class AppointmentTableModel(QAbstractTableModel):
                 self.endInsertRows()
             elif change.op == "update":
                 assert change.row is not None
-                row = self._index.get(change.row["id"])
-                if row is not None:
-                    self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1), _ROW_ROLES)
+                changed = self._index.get(change.row["id"])
+                if changed is not None:
+                    self.dataChanged.emit(
+                        self.index(changed, 0), self.index(changed, len(self.COLUMNS) - 1), _ROW_ROLES)
             elif change.op == "remove":
                 assert change.row is not None
                 self._remove(change.row["id"])

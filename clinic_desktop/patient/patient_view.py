@@ -23,7 +23,7 @@ from ..booking.booking_dialog import BookingDialog
 from ..booking.cancel_dialog import CancelDialog
 from ..booking.slot_picker import SlotPicker
 from ..chat import ChatPanel
-from ..clinic_clock import parse_instant
+from ..clinic_clock import parse_instant, qdate_to_date
 from ..models import AppointmentFilterProxyModel, AppointmentTableModel
 from ..operations import Operations
 from ..role_view import RoleView
@@ -143,7 +143,7 @@ class PatientView(RoleView):
     # -- navigation (the shortcuts move the booking window) ----------------------------------
 
     def go_days(self, days: int) -> None:
-        day = self.picker.date_edit.date().toPython() + timedelta(days=days)
+        day = qdate_to_date(self.picker.date_edit.date()) + timedelta(days=days)
         self.picker.set_date(max(day, self.session.clock.today()))
 
     def go_today(self) -> None:

@@ -28,7 +28,8 @@ class Toast(QLabel):
 
     def show_message(self, text: str, *, error: bool = False, seconds: float = 4.0) -> None:
         palette = self.palette()
-        window = self.parentWidget().palette() if self.parentWidget() else palette
+        parent = self.parentWidget()
+        window = parent.palette() if parent is not None else palette
         if error:
             palette.setColor(QPalette.ColorRole.Window, window.color(QPalette.ColorRole.Highlight))
             palette.setColor(QPalette.ColorRole.WindowText, window.color(QPalette.ColorRole.HighlightedText))

@@ -28,8 +28,9 @@ class TypeLegend(QWidget):
     def _rebuild(self) -> None:
         while self._layout.count():
             item = self._layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         for row in sorted(self._store.rows("appointment_type"), key=lambda r: r["id"]):
             swatch = QPixmap(12, 12)
             swatch.fill(QColor(row.get("colour") or "#9ca3af"))

@@ -16,7 +16,7 @@ from clinic_desktop.main_window import MainWindow
 from clinic_desktop.models import AppointmentRole
 from clinic_desktop.session import Session
 from clinic_desktop.store import EntityStore
-from clinic_desktop.sync import Backoff, ConnectionState, SyncClient
+from clinic_desktop.sync import Backoff, SyncClient
 from qt_async import until
 
 pytestmark = pytest.mark.slow

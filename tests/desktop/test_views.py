@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +12,6 @@ from clinic_desktop.admin.day_calendar_view import DayCalendarView
 from clinic_desktop.booking.booking_dialog import BookingDialog
 from clinic_desktop.credential_store import CredentialStore
 from clinic_desktop.login.login_window import LoginWindow
-from clinic_desktop.main_window import MainWindow
 from desktop_factories import appointment
 from qt_async import until
 from scripted_server import ScriptedServer
