@@ -27,9 +27,12 @@ def free_port() -> int:
 class DemoServer:
     """Runs `python -m server serve --demo --port N` and waits for `GET /healthz` to answer 200."""
 
-    def __init__(self, port: int | None = None, *, startup_timeout: float = 180.0) -> None:
+    def __init__(self, port: int | None = None, *, startup_timeout: float = 180.0,
+                 command: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.startup_timeout = startup_timeout  # the first run initialises an embedded PostgreSQL
+        # "{port}" in any argument is replaced; the default is the bundled server in demo mode.
+        self.command = command or [sys.executable, "-m", "server", "serve", "--demo", "--port", "{port}"]
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -39,7 +42,7 @@ class DemoServer:
     async def start(self) -> str:
         """Start the server and return its WebSocket address once healthy."""
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", "serve", "--demo", "--port", str(self.port),
+            *(part.replace("{port}", str(self.port)) for part in self.command),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
