@@ -190,13 +190,19 @@ class SyncClient:
                 await self._finish(ws, reader)
         except SessionEndedError as exc:
             log.info("session ended: %s", exc)
-            self._set_state(ConnectionState.OFFLINE)
-            for listener in list(self._ended_listeners):
-                listener(str(exc))
+            self._end_session(str(exc))
+        except Exception as exc:  # never leave the UI saying "connected" over a dead loop
+            log.exception("the sync loop failed")
+            self._end_session(f"the connection failed: {exc}")
         finally:
             self._ws = None
             if self._stopping.is_set():
                 self._set_state(ConnectionState.OFFLINE)
+
+    def _end_session(self, reason: str) -> None:
+        self._set_state(ConnectionState.OFFLINE)
+        for listener in list(self._ended_listeners):
+            listener(reason)
 
     async def _finish(self, ws: ClientConnection, reader: asyncio.Future[None]) -> None:
         """Wait until a connection dies, then note what its close code asks of the next one."""
@@ -333,7 +339,10 @@ class SyncClient:
             except ValueError:
                 log.warning("ignoring a frame that is not JSON")
                 continue
-            self._dispatch(message)
+            try:
+                self._dispatch(message)
+            except Exception:  # a failing listener must not take the link (and every later event) down
+                log.exception("applying a frame failed")
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "method" in message:

@@ -141,3 +141,20 @@ async def test_backoff_grows_with_jitter_and_resets() -> None:
     assert len(set(delays)) > 1
     backoff.reset()
     assert backoff.next_delay() <= 1.0
+
+
+async def test_a_failing_listener_does_not_stop_the_feed(scripted: ScriptedServer) -> None:
+    """An exception in one store listener is logged; later events still arrive and the link stays up."""
+    client = _client(scripted)
+    await client.sign_in(username="alice", password="demo")
+
+    def broken(change) -> None:
+        if change.row and change.row["id"] == 80:
+            raise RuntimeError("a view bug")
+
+    client.store.add_listener(broken)
+    await scripted.push("appointment", appointment(80))
+    await scripted.push("appointment", appointment(81))
+    await until(lambda: client.store.get("appointment", 81) is not None)
+    assert client.connected
+    await client.close()
