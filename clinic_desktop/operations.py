@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from server.protocol import RpcError
+from server.protocol import Reason, RpcError
 
 from .messages import describe_error
 from .session import Session
@@ -20,6 +20,10 @@ __all__ = ["Operations"]
 log = logging.getLogger(__name__)
 
 _OFFLINE_TEXT = "You are offline. Nothing was changed; please try again when the connection is back."
+
+
+def exc_reason(error: BaseException) -> Reason | None:
+    return error.reason if isinstance(error, RpcError) else None
 
 
 class Operations(QObject):
@@ -60,6 +64,10 @@ class Operations(QObject):
             return None
         except (RpcError, ConnectionError, OSError, TimeoutError) as exc:
             log.info("%s failed: %r", method, exc)
+            current = exc.extra.get("current") if isinstance(exc, RpcError) else None
+            if exc_reason(exc) == Reason.VERSION_CONFLICT and isinstance(current, dict) and "version" in current:
+                # Show what the other person changed, so the retry starts from the current row.
+                self.session.store.upsert("appointment", current)
             self._report(describe_error(exc), report)
             return None
         finally:

@@ -32,7 +32,7 @@ class ScriptedServer:
         self.port = 0
         self.user = self.USERS["alice"]
         self.slots: list[dict[str, Any]] = []  # what slots.find and the assistant offer
-        self.fail: dict[str, str] = {}  # method -> error reason to answer with
+        self.fail: dict[str, str | dict[str, Any]] = {}  # method -> error reason (or whole data) to answer with
         self.hold = asyncio.Event()  # cleared: requests for methods in `held` wait until it is set
         self.hold.set()
         self.held: set[str] = set()
@@ -78,7 +78,9 @@ class ScriptedServer:
                 if method in self.held:
                     await self.hold.wait()
                 if method in self.fail:
-                    error = {"code": -32000, "message": "refused", "data": {"reason": self.fail[method]}}
+                    failure = self.fail[method]
+                    data = dict(failure) if isinstance(failure, dict) else {"reason": failure}
+                    error = {"code": -32000, "message": "refused", "data": data}
                     await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}))
                     continue
                 try:

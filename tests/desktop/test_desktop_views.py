@@ -305,3 +305,22 @@ def test_slot_list_ignores_changes_outside_its_window(qt_async, qtbot) -> None:
         await server.stop()
 
     qt_async.run(scenario())
+
+
+def test_version_conflict_shows_the_current_row(qt_async, qtbot) -> None:
+    """A stale update is refused in words, and the row someone else saved replaces the stale one."""
+    server = ScriptedServer()
+
+    async def scenario() -> None:
+        await server.start()
+        window = await open_scripted_window(server, "frontdesk", qtbot)
+        current = appointment(2, version=7, status="checked_in")
+        server.fail["appointments.update"] = {"reason": "version_conflict", "current": current}
+        result = await window.operations.run("appointments.update", {"id": 2, "version": 1, "status": "confirmed"})
+        assert result is None
+        assert window.last_toast == "Someone else changed this appointment a moment ago. Please check it and try again."
+        assert window.session.store.get("appointment", 2)["status"] == "checked_in"
+        await window.session.close()
+        await server.stop()
+
+    qt_async.run(scenario())
