@@ -1,0 +1,71 @@
+"""The server's connections to PostgreSQL: a SQLAlchemy engine (asyncpg driver) for requests."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .embedded import DatabaseLocation
+
+__all__ = ["Database", "sqlstate_of"]
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind a (possibly wrapped) driver error, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+class Database:
+    """Owns the engine. `transaction(user_id)` tags writes with the acting user for the audit trail."""
+
+    def __init__(self, location: DatabaseLocation, pool_size: int = 10) -> None:
+        self.location = location
+        self.engine: AsyncEngine = create_async_engine(
+            location.sqlalchemy_url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"server_settings": {"application_name": "clinic-server", "TimeZone": "UTC"}},
+        )
+
+    @asynccontextmanager
+    async def transaction(self, user_id: int | None = None) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            if user_id is not None:
+                await conn.execute(text("SELECT set_config('clinic.user_id', :uid, true)"), {"uid": str(user_id)})
+            yield conn
+
+    @asynccontextmanager
+    async def read(self, repeatable: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            if repeatable:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text(sql), params)).scalar()
