@@ -1,0 +1,323 @@
+"""Shared fixtures: one embedded PostgreSQL per session, a fresh seeded database per test, a real server.
+
+Nothing here imports Qt: the desktop tests have their own conftest.
+
+- `pg_cluster` (session): the embedded cluster's `clinic` database location.
+- `clinic_template` (session): a migrated, demo-seeded database that every test copies.
+- `database_url`: a fresh copy (`CREATE DATABASE ... TEMPLATE clinic_template`), dropped afterwards.
+- `server`: `python -m server serve` on a free port against that database (a `ServerProcess`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # `tests.helpers` and `server` importable under plain `pytest` too
+    sys.path.insert(0, str(REPO_ROOT))
+
+from server.db.embedded import DatabaseLocation, EmbeddedPostgres
+
+TEMPLATE_DB = "clinic_template"
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a private loop in a private thread.
+
+    Sync fixtures use this so they never touch (or collide with) pytest-asyncio's session loop.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="conftest-async", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def make_world_reachable(path: Path) -> None:
+    """Let the unprivileged `embedded_postgres` user (used when we run as root) reach `path`."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.name == "nt" or os.geteuid() != 0:
+        return
+    for p in [path, *path.parents]:
+        if p == p.parent:
+            break
+        mode = p.stat().st_mode
+        if not (mode & stat.S_IXOTH and mode & stat.S_IROTH):
+            p.chmod(stat.S_IMODE(mode) | 0o055)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database, terminating its backends first. Never raises."""
+    try:
+        conn = await asyncpg.connect(admin_url)
+    except Exception:
+        return
+    try:
+        try:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        except Exception:
+            pass
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        except Exception:
+            try:
+                await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+            except Exception:
+                pass
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------- database
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseLocation]:
+    """The embedded PostgreSQL cluster of the session; yields the location of its `clinic` database."""
+    data_dir = tmp_path_factory.mktemp("pg")
+    make_world_reachable(data_dir)
+    embedded = EmbeddedPostgres(data_dir)
+    location = embedded.start()
+    try:
+        yield location
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(pg_cluster: DatabaseLocation) -> str:
+    """URL of the cluster's `postgres` database (for CREATE/DROP DATABASE)."""
+    return pg_cluster.with_database("postgres").url
+
+
+@pytest.fixture(scope="session")
+def clinic_template(pg_cluster: DatabaseLocation, pg_admin_url: str) -> DatabaseLocation:
+    """A migrated database holding the demo clinic, copied by every test (no connection is left open)."""
+    from server.db import migrate
+    from server.db.database import Database
+    from server.seed import seed_demo
+
+    location = pg_cluster.with_database(TEMPLATE_DB)
+
+    async def create() -> None:
+        await drop_database(pg_admin_url, TEMPLATE_DB)
+        conn = await asyncpg.connect(pg_admin_url)
+        try:
+            await conn.execute(f"CREATE DATABASE {quote_ident(TEMPLATE_DB)}")
+        finally:
+            await conn.close()
+
+    async def seed() -> None:
+        db = Database(location)
+        try:
+            await seed_demo(db)
+        finally:
+            await db.close()
+
+    run_async(create())
+    migrate.upgrade(location)  # Alembic's env runs its own loop: call it from no running loop
+    run_async(seed())
+    return location
+
+
+_db_counter = itertools.count(1)
+
+
+@pytest.fixture
+def database_url(clinic_template: DatabaseLocation, pg_admin_url: str) -> Iterator[str]:
+    """A fresh copy of the seeded demo database for one test; its libpq URL. Dropped afterwards."""
+    name = f"test_{os.getpid()}_{next(_db_counter)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_admin_url)
+        try:
+            await conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(TEMPLATE_DB)}")
+        finally:
+            await conn.close()
+
+    run_async(create())
+    try:
+        yield clinic_template.with_database(name).url
+    finally:
+        run_async(drop_database(pg_admin_url, name))
+
+
+@pytest.fixture
+def empty_database_url(pg_cluster: DatabaseLocation, pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database (no schema) for one test; its libpq URL. Dropped afterwards."""
+    name = f"empty_{os.getpid()}_{next(_db_counter)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_admin_url)
+        try:
+            await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+        finally:
+            await conn.close()
+
+    run_async(create())
+    try:
+        yield pg_cluster.with_database(name).url
+    finally:
+        run_async(drop_database(pg_admin_url, name))
+
+
+# --------------------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """A real `python -m server serve` subprocess; blocking start/stop/kill keep the port and database."""
+
+    START_TIMEOUT = 30.0
+
+    def __init__(self, database_url: str, data_dir: Path, log_path: Path, port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.database_url = database_url
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.http_url = f"http://{self.host}:{self.port}"
+        self.ws_url = f"ws://{self.host}:{self.port}/ws"
+        self.extra_env = dict(extra_env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "server", "serve",
+            "--database-url", self.database_url,
+            "--host", self.host,
+            "--port", str(self.port),
+            "--data-dir", str(self.data_dir),
+        ]
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.http_url + "/healthz", timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def start(self) -> None:
+        """Start (or restart) the server on the same port and database; wait until /healthz says 200."""
+        if self.running:
+            raise RuntimeError("the server is already running")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["CLINIC_LOG_LEVEL"] = "WARNING"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env.pop("CLINIC_DATABASE_URL", None)
+        env.update(self.extra_env)
+        self._close_log()
+        self._log_file = open(self.log_path, "ab")
+        self._log_file.write(f"\n===== start {time.strftime('%H:%M:%S')}: {' '.join(self.command())}\n".encode())
+        self._log_file.flush()
+        self.proc = subprocess.Popen(
+            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=str(REPO_ROOT), env=env,
+        )
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                raise RuntimeError(f"the server exited with code {code} while starting:\n{self.log_text()}")
+            if self.healthy():
+                return
+            time.sleep(0.1)
+        self.kill()
+        raise TimeoutError(f"the server did not answer /healthz within {self.START_TIMEOUT:.0f} s:\n{self.log_text()}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM and wait (SIGKILL if it will not go)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL and wait: a crash, no clean shutdown."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            try:
+                self._log_file.close()
+            finally:
+                self._log_file = None
+
+    def __repr__(self) -> str:
+        return f"ServerProcess({self.ws_url}, running={self.running})"
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A running server on a free port against a fresh demo database; always stopped at teardown."""
+    proc = ServerProcess(database_url, tmp_path / "data", tmp_path / "server.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
