@@ -165,11 +165,11 @@ class TokenService:
         if row is None:
             raise RpcError.app(Reason.UNAUTHENTICATED, "Please sign in again.")
         if row.used_at is not None or row.revoked_at is not None:
-            # A spent token presented again: someone replayed it. End the whole login.
-            await conn.execute(
-                update(rt).where(rt.c.family_id == row.family_id, rt.c.revoked_at.is_(None)).values(revoked_at=now)
-            )
-            raise RpcError.app(Reason.UNAUTHENTICATED, "This sign-in was ended for safety. Please sign in again.")
+            # A spent token presented again: someone replayed it. The caller ends the whole login
+            # (in a transaction of its own, since this one rolls back with the error).
+            err = RpcError.app(Reason.UNAUTHENTICATED, "This sign-in was ended for safety. Please sign in again.")
+            err.reused_family = str(row.family_id)  # type: ignore[attr-defined]
+            raise err
         if row.expires_at <= now:
             raise RpcError.app(Reason.UNAUTHENTICATED, "Your session has expired. Please sign in again.")
         await conn.execute(update(rt).where(rt.c.id == row.id).values(used_at=now))

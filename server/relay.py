@@ -1,0 +1,183 @@
+"""The change relay: reads change_log after its position and fans each change out to the clients.
+
+NOTIFY only wakes it; a backstop poll (about 1 s) and a health-checked LISTEN connection that is
+re-opened when it dies mean a lost notification only delays delivery, never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from .protocol import encode_notification, view_for
+
+if TYPE_CHECKING:
+    from .connection import ClientConnection
+
+__all__ = ["Relay", "ChangeRow", "fetch_changes"]
+
+log = logging.getLogger(__name__)
+CHANNEL = "clinic_changes"
+BATCH = 1000
+
+
+class ChangeRow:
+    """One change_log row, with its per-view encodings made once and shared by all clients."""
+
+    __slots__ = ("seq", "entity", "op", "entity_id", "data", "committed_at", "_encoded")
+
+    def __init__(self, seq: int, entity: str, op: str, entity_id: int, data: dict[str, Any], committed_at: datetime):
+        self.seq = seq
+        self.entity = entity
+        self.op = op
+        self.entity_id = entity_id
+        self.data = data
+        self.committed_at = committed_at
+        self._encoded: dict[str, str] = {}
+
+    def message_for(self, role: str, dentist_id: int | None, patient_id: int | None) -> str | None:
+        """The sync.event frame this viewer gets, or None when the viewer must not see it."""
+        kind, shaped = view_for(self.entity, self.data, role, dentist_id, patient_id)
+        if kind == "hidden":
+            return None
+        op = self.op
+        if kind == "delete":
+            op, shaped = "delete", None
+        key = f"{kind}:{op}"
+        frame = self._encoded.get(key)
+        if frame is None:
+            if op == "delete" and shaped is None:
+                shaped = {"id": self.entity_id}
+            frame = encode_notification("sync.event", {
+                "seq": self.seq, "entity": self.entity, "op": op, "id": self.entity_id,
+                "data": shaped, "committed_at": self.committed_at.isoformat(),
+            })
+            self._encoded[key] = frame
+        return frame
+
+
+async def fetch_changes(conn: asyncpg.Connection, after: int, upto: int | None = None, limit: int = BATCH) -> list[ChangeRow]:
+    if upto is None:
+        rows = await conn.fetch(
+            "SELECT seq, entity, op, entity_id, data::text AS data, committed_at FROM change_log "
+            "WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+    else:
+        rows = await conn.fetch(
+            "SELECT seq, entity, op, entity_id, data::text AS data, committed_at FROM change_log "
+            "WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3", after, upto, limit)
+    return [ChangeRow(r["seq"], r["entity"], r["op"], r["entity_id"], json.loads(r["data"]), r["committed_at"]) for r in rows]
+
+
+class Relay:
+    """Holds the instance's position in the feed and the set of live subscribers."""
+
+    def __init__(self, dsn: str, poll_seconds: float = 1.0, metrics=None) -> None:
+        self.dsn = dsn
+        self.poll_seconds = poll_seconds
+        self.metrics = metrics
+        self.position = 0  # the last seq read and fanned out by this instance
+        self.subscribers: set[ClientConnection] = set()
+        self.advanced = asyncio.Event()  # set whenever position moves (subscribers catching up wait on it)
+        self._wake = asyncio.Event()
+        self._pool: asyncpg.Pool | None = None
+        self._listen: asyncpg.Connection | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._closing = False
+        self.listen_reopened = 0
+
+    async def start(self) -> None:
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        self.position = await self._pool.fetchval("SELECT coalesce(max(seq), 0) FROM change_log")
+        await self._open_listen()
+        self._tasks = [asyncio.create_task(self._run(), name="relay"),
+                       asyncio.create_task(self._watch_listen(), name="relay-listen-health")]
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None
+        return self._pool
+
+    async def _open_listen(self) -> None:
+        conn = await asyncpg.connect(self.dsn, server_settings={"application_name": "clinic-relay-listen"})
+        await conn.add_listener(CHANNEL, self._on_notify)
+        self._listen = conn
+        self._wake.set()  # catch up on anything committed while we were not listening
+
+    def _on_notify(self, *args: Any) -> None:
+        self._wake.set()
+
+    async def _watch_listen(self) -> None:
+        """Health-check the LISTEN connection; re-open it (and catch up) when it died."""
+        while not self._closing:
+            await asyncio.sleep(0.5)
+            conn = self._listen
+            healthy = conn is not None and not conn.is_closed()
+            if healthy:
+                try:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=2)
+                except Exception:
+                    healthy = False
+            if not healthy and not self._closing:
+                log.warning("relay LISTEN connection lost; re-opening")
+                try:
+                    if conn is not None:
+                        conn.terminate()
+                    await self._open_listen()
+                    self.listen_reopened += 1
+                except Exception as exc:  # database down: try again shortly; the poll keeps trying too
+                    log.warning("could not re-open LISTEN connection: %s", type(exc).__name__)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except Exception as exc:
+                log.warning("relay read failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+
+    async def catch_up(self) -> None:
+        while True:
+            async with self.pool.acquire() as conn:
+                rows = await fetch_changes(conn, self.position)
+            if not rows:
+                return
+            self._fan_out(rows)
+            if len(rows) < BATCH:
+                return
+
+    def _fan_out(self, rows: list[ChangeRow]) -> None:
+        """Deliver a batch to every live subscriber. Synchronous: no subscriber joins half-way."""
+        now = datetime.now(timezone.utc)
+        for row in rows:
+            if self.metrics is not None:
+                self.metrics.events_relayed.inc()
+                self.metrics.commit_to_send.observe(max(0.0, (now - row.committed_at).total_seconds()))
+            for sub in tuple(self.subscribers):
+                frame = row.message_for(sub.role, sub.dentist_id, sub.patient_id)
+                if frame is not None:
+                    sub.enqueue(frame)
+                sub.seq = row.seq
+        self.position = rows[-1].seq
+        self.advanced.set()
+        self.advanced = asyncio.Event()
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._listen is not None:
+            self._listen.terminate()
+        if self._pool is not None:
+            await self._pool.close()
