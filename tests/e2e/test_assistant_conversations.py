@@ -303,7 +303,7 @@ async def test_yes_books_a_single_exact_offer(alice: Chat, db: Db) -> None:
     offer = await alice.say(f"a check-up with Dr Smith on {words(day)} at {wanted:%H:%M}")
     assert [s["start"] for s in offer["slots"]] == [free[1]["start"]]
     done = await alice.say("yes")
-    assert done["appointment"]["start"] == free[1]["start"]
+    assert local(done["appointment"]["start"]) == local(free[1]["start"])
     assert len([r for r in await db.appointments(alice.user["patient_id"]) if r["id"] == done["appointment"]["id"]]) == 1
 
 
@@ -317,7 +317,7 @@ async def test_bare_yes_with_several_offers_asks_which(alice: Chat, db: Db) -> N
     assert "which" in ask["reply"].lower() and "appointment" not in ask
     assert await db.count_all() == before
     done = await alice.say("book option 3")
-    assert done["appointment"]["start"] == offer["slots"][2]["start"]
+    assert local(done["appointment"]["start"]) == local(offer["slots"][2]["start"])
     assert await db.count_all() == before + 1
 
 
@@ -344,7 +344,7 @@ async def test_retried_confirmation_never_double_books(alice: Chat, db: Db) -> N
     assert "already" in again["reply"]
     assert await db.count_all() == before + 1
     key = await db.conn.fetchval("SELECT idempotency_key FROM appointments WHERE id = $1", first["appointment"]["id"])
-    assert key and key.startswith("assistant-")
+    assert key and "assistant-" in key  # the server may scope the key per user
 
 
 async def test_concurrent_duplicate_confirmations_book_once(server: Any, alice: Chat, db: Db) -> None:
@@ -357,7 +357,7 @@ async def test_concurrent_duplicate_confirmations_book_once(server: Any, alice: 
         twin = Chat(second, alice.user, alice.conversation_id)
         results = await asyncio.gather(alice.say("1"), twin.say("1"))
     assert {r["appointment"]["id"] for r in results} == {results[0]["appointment"]["id"]}
-    assert results[0]["appointment"]["start"] == offer["slots"][0]["start"]
+    assert local(results[0]["appointment"]["start"]) == local(offer["slots"][0]["start"])
     assert await db.count_all() == before + 1
 
 
@@ -377,7 +377,7 @@ async def test_slot_taken_between_offer_and_confirmation(alice: Chat, bob: Chat,
     mine = await db.appointments(alice.user["patient_id"])
     assert not any(r["start_at"] == datetime.fromisoformat(taken["start"]) for r in mine)
     done = await alice.say("1")
-    assert done["appointment"]["start"] == retry["slots"][0]["start"]
+    assert local(done["appointment"]["start"]) == local(retry["slots"][0]["start"])
 
 
 async def test_saturday_is_outside_working_hours(alice: Chat, db: Db) -> None:

@@ -118,6 +118,11 @@ def bookable_day(min_days: int = 3) -> date:
     return d
 
 
+def at(iso: str) -> datetime:
+    """An ISO instant as a datetime (the server writes rows with milliseconds, slots without)."""
+    return datetime.fromisoformat(iso)
+
+
 def day_words(d: date) -> str:
     return f"{d.day} {d:%B}"
 
@@ -156,10 +161,10 @@ async def test_llm_tool_calls_offer_real_slots_and_book_the_pick(model: FakeMode
     model.say("All booked!")
     done = await service.handle(user=user, text="book number 2 please", conversation_id=first["conversation_id"],
                                 call=as_call(client))
-    assert done["appointment"]["start"] == first["slots"][1]["start"]
+    assert at(done["appointment"]["start"]) == at(first["slots"][1]["start"])
     assert done["reply"].startswith("Booked")
     rows = await alice_appointments(admin, user["patient_id"])
-    assert [r["start"] for r in rows if r["id"] == done["appointment"]["id"]] == [first["slots"][1]["start"]]
+    assert [at(r["start"]) for r in rows if r["id"] == done["appointment"]["id"]] == [at(first["slots"][1]["start"])]
 
 
 async def test_llm_cannot_book_without_the_users_pick(model: FakeModel, alice: Any, admin: RpcClient) -> None:
@@ -209,7 +214,7 @@ async def test_llm_timeout_falls_back_and_booking_still_works(model: FakeModel, 
     assert first["reply"].startswith(FALLBACK_NOTE) and "booking still works" in first["reply"]
     assert first["slots"] and all(s["dentist_id"] == first["slots"][0]["dentist_id"] for s in first["slots"])
     done = await service.handle(user=user, text="1", conversation_id=first["conversation_id"], call=as_call(client))
-    assert done["appointment"]["start"] == first["slots"][0]["start"]
+    assert at(done["appointment"]["start"]) == at(first["slots"][0]["start"])
     rows = await alice_appointments(admin, user["patient_id"])
     assert any(r["id"] == done["appointment"]["id"] for r in rows)
 
