@@ -104,6 +104,9 @@ class ClinicServer:
         self._server = await serve(
             self._handle, cfg.host, cfg.port, process_request=self._http, max_size=HARD_FRAME_LIMIT,
             ssl=ssl_ctx, ping_interval=20, ping_timeout=20, max_queue=16,
+            # Each event is encoded once and sent to many clients; per-connection deflate would
+            # compress it again for every one of them (and make a slow reader look fast).
+            compression=None,
         )
         self._tasks = [asyncio.create_task(self._heartbeats(), name="heartbeats"),
                        asyncio.create_task(self._prune_loop(), name="prune")]

@@ -29,6 +29,7 @@ class ClientConnection:
         self.seq = 0  # last change_log seq delivered (or skipped as invisible) to this client
         self.live = False  # subscribed and receiving relay fan-out
         self.overflowed = False
+        self._drop_task: asyncio.Future[None] | None = None  # keeps the closing task referenced
         addr = ws.remote_address
         self.address = str(addr[0]) if addr else "unknown"
 
@@ -50,11 +51,22 @@ class ClientConnection:
         if len(self.queue) >= self.limit:
             # A slow consumer: drop it (it resumes from its seq) rather than hold memory or others.
             self.overflowed = True
+            log.warning("a client at %s fell behind (%d frames waiting); closing it with code %d",
+                        self.address, len(self.queue), WS_CLOSE_RESYNC)
             self.queue.clear()
-            asyncio.ensure_future(self.ws.close(WS_CLOSE_RESYNC, "fell behind; resubscribe with since"))
+            self._drop_task = asyncio.ensure_future(self._drop())
             return
         self.queue.append(frame)
         self._ready.set()
+
+    async def _drop(self) -> None:
+        """Close with the resync code; a peer too stuck to answer the close handshake is cut off."""
+        try:
+            await asyncio.wait_for(self.ws.close(WS_CLOSE_RESYNC, "fell behind; resubscribe with since"), 5)
+        except Exception:
+            pass
+        finally:
+            self.ws.transport.abort()
 
     async def writer(self) -> None:
         """Send queued frames in order until the connection closes."""

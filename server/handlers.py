@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time as _time
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 from sqlalchemy import and_, func, insert, or_, select, text, update
@@ -68,7 +68,8 @@ def _parse_date(value: str) -> date:
         raise ValueError("must be a date like 2026-12-01") from None
 
 
-Id = StrictInt
+# Every id and version is a PostgreSQL integer; a larger number is a bad param, not a server error.
+Id = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 
 
 class SlotsParams(Params):
