@@ -18,6 +18,10 @@ class ConnectionIndicator(QWidget):
         layout.setContentsMargins(4, 0, 4, 0)
         self.state_label = QLabel(_STATE_TEXT["offline"])
         self.state_label.setObjectName("connectionState")
+        # Room for the widest state from the start: the status bar lays out lazily, so a label sized
+        # for "Offline" would show a clipped "● Conne" until the next relayout (and would jump about).
+        metrics = self.state_label.fontMetrics()
+        self.state_label.setMinimumWidth(max(metrics.horizontalAdvance(text) for text in _STATE_TEXT.values()) + 4)
         self.latency_label = QLabel("")
         self.latency_label.setObjectName("syncLatency")
         layout.addWidget(self.state_label)
