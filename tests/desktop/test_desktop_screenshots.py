@@ -6,12 +6,13 @@ with CLINIC_UPDATE_SCREENSHOTS=1 they replace docs/screenshots/*.png.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from clinic_desktop.login.login_window import LoginWindow
 from clinic_desktop.main_window import MainWindow
@@ -30,7 +31,11 @@ def _target(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _save(widget: QWidget, path: Path) -> None:
+async def _save(widget: QWidget, path: Path) -> None:
+    # Let pending layout requests and repaints run first (Qt lays out lazily): grab what a user sees.
+    for _ in range(3):
+        QApplication.sendPostedEvents()
+        await asyncio.sleep(0.05)
     image = widget.grab()
     assert not image.isNull() and image.width() >= 400
     assert image.save(str(path))
@@ -60,7 +65,7 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
         login.resize(480, 420)
         login.show()
         await until(login.isVisible)
-        _save(login, target / "login.png")
+        await _save(login, target / "login.png")
 
         admin = await _open(server.ws_url, "frontdesk", qtbot)
         clock = admin.session.clock
@@ -73,10 +78,10 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
         if shown:
             admin.view.select_appointment(shown[0]["id"])
         await until(lambda: admin.indicator.state == "connected")
-        _save(admin, target / "admin-calendar.png")
+        await _save(admin, target / "admin-calendar.png")
         admin.view.tabs.setCurrentIndex(1)
         admin.view.list_panel.range_filter.setCurrentIndex(2)  # upcoming
-        _save(admin, target / "admin-list.png")
+        await _save(admin, target / "admin-list.png")
 
         dentist = await _open(server.ws_url, "drsmith", qtbot)
         own = sorted((row for row in dentist.session.store.rows("appointment")
@@ -85,7 +90,7 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
         if own:
             dentist.view.set_day(clock.local_date(own[0]["start"]))
             dentist.view.select_appointment(own[0]["id"])
-        _save(dentist, target / "dentist-day.png")
+        await _save(dentist, target / "dentist-day.png")
 
         patient = await _open(server.ws_url, "alice", qtbot)
         picker = patient.view.picker
@@ -97,7 +102,7 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
         picker.slot_list.setCurrentRow(min(2, len(picker.slots()) - 1))
         chat = patient.view.chat
         await chat.send("Can I have a check-up next week in the morning?")
-        _save(patient, target / "patient-booking-chat.png")
+        await _save(patient, target / "patient-booking-chat.png")
 
         for window in (admin, dentist, patient):
             window.close()
