@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import REPO_ROOT, ServerProcess, free_port
+from tests.server_process import REPO_ROOT, ServerProcess, free_port
 from helpers import RpcClient
 
 

@@ -7,7 +7,7 @@ import sys
 
 import asyncpg
 
-from conftest import REPO_ROOT
+from tests.server_process import REPO_ROOT
 
 
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

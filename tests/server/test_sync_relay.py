@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from helpers import ConnectionLost, RpcClient
-from conftest import ServerProcess
+from tests.server_process import ServerProcess
 
 LONDON = ZoneInfo("Europe/London")
 PRIVATE_KEYS = {"patient_id", "patient_name", "notes", "type_id", "cancel_reason", "source"}

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from websockets.asyncio.client import connect
 
-from conftest import ServerProcess
+from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 
