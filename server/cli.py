@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     cu.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     sd = sub.add_parser("seed-demo", help="load the demo clinic into an empty database")
     _common(sd)
+    from .bench import add_arguments as _bench_arguments
+    _bench_arguments(sub.add_parser("bench", help="load benchmark against its own server process"))
     return p
 
 
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["serve", *argv]
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        from .bench import run as _bench_run
+        return _bench_run(args)
     cfg = _config(args)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
