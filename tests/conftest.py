@@ -94,9 +94,16 @@ async def drop_database(admin_url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseLocation]:
-    """The embedded PostgreSQL cluster of the session; yields the location of its `clinic` database."""
-    data_dir = tmp_path_factory.mktemp("pg")
+def pg_cluster() -> Iterator[DatabaseLocation]:
+    """The embedded PostgreSQL cluster of the session; yields the location of its `clinic` database.
+
+    It lives in a folder of its own, not under pytest's basetemp: pytest deletes old basetemps when
+    other pytest runs start on the same machine, which would pull the data out from under us.
+    """
+    import shutil
+    import tempfile
+
+    data_dir = Path(tempfile.mkdtemp(prefix="clinic-test-pg-"))
     make_world_reachable(data_dir)
     embedded = EmbeddedPostgres(data_dir)
     location = embedded.start()
@@ -104,6 +111,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseLoc
         yield location
     finally:
         embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
