@@ -368,11 +368,12 @@ class ClinicServer:
 
     async def _prune_loop(self) -> None:
         while True:
+            await asyncio.sleep(600)  # first pass a while after start, then hourly
             try:
                 await self.prune()
             except Exception as exc:
                 log.warning("pruning the change feed failed: %s", type(exc).__name__)
-            await asyncio.sleep(3600)
+            await asyncio.sleep(3000)
 
     async def prune(self, older_than: timedelta | None = None) -> int:
         """Delete change_log rows past retention and remember how far the feed is pruned."""
