@@ -45,13 +45,16 @@ class Operations(QObject):
         controls: Iterable[QWidget | None] = (),
         report: Callable[[str], None] | None = None,
         done: str | None = None,
+        refresh: Callable[[], None] | None = None,
     ) -> Any | None:
         """Call `method`; returns its result, or None after reporting a failure.
 
         The controls are disabled while the call is in flight (so a double click cannot book
         twice) and restored in `finally`. Nothing is queued while offline: the user is told.
         An appointment in the result goes into the store at once (version-guarded), so the
-        screen does not wait for the matching event.
+        screen does not wait for the matching event. `refresh` recomputes the controls' state at
+        the end: the event for this change may have arrived while they were disabled, and the
+        state they had before the call is stale by then.
         """
         widgets = [widget for widget in controls if widget is not None]
         was_enabled = [widget.isEnabled() for widget in widgets]
@@ -76,8 +79,12 @@ class Operations(QObject):
                     widget.setEnabled(enabled)
                 except RuntimeError:  # the widget was deleted while we waited
                     pass
+            if refresh is not None:
+                refresh()
         if method.startswith("appointments.") and isinstance(result, dict) and "version" in result:
             self.session.store.upsert("appointment", result)
+            if refresh is not None:
+                refresh()
         if done:
             self.succeeded.emit(done)
         return result
