@@ -33,6 +33,7 @@ from .protocol import (
     RpcError,
     decode_request,
     encode_error,
+    view_for,
     encode_notification,
     encode_result,
     parse_frame,
@@ -117,9 +118,6 @@ class ClinicServer:
     def port(self) -> int:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
-
-    async def serve_forever(self, stop: asyncio.Event) -> None:
-        await stop.wait()
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -326,8 +324,6 @@ class ClinicServer:
         relay.subscribers.add(conn)
 
     async def _snapshot(self, conn: ClientConnection) -> tuple[int, dict[str, list[dict[str, Any]]]]:
-        from .protocol import view_for
-
         relay = self.relay
         assert relay is not None
         out: dict[str, list[dict[str, Any]]] = {}

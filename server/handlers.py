@@ -388,9 +388,10 @@ async def directory_get(app, session, p: NoParams) -> dict[str, Any]:
     _require(session)
     async with app.db.read() as conn:
         out = {}
-        for kind, table in (("dentists", "dentists"), ("appointment_types", "appointment_types"), ("chairs", "chairs")):
-            fn = {"dentists": "dentist", "appointment_types": "appointment_type", "chairs": "chair"}[kind]
-            out[kind] = list((await conn.execute(text(f"SELECT clinic_wire_{fn}(x) FROM {table} x ORDER BY id"))).scalars())
+        for key, kind, table in (("dentists", "dentist", "dentists"),
+                                 ("appointment_types", "appointment_type", "appointment_types"),
+                                 ("chairs", "chair", "chairs")):
+            out[key] = list((await conn.execute(text(f"SELECT clinic_wire_{kind}(x) FROM {table} x ORDER BY id"))).scalars())
         out["settings"] = (await conn.execute(text("SELECT clinic_wire_settings(s) FROM clinic_settings s"))).scalar()
     return out
 
