@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["add_arguments", "run"]
 
 LONDON = ZoneInfo("Europe/London")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 APPOINTMENT_IDS = (1, 2, 3, 4)
 
 
@@ -161,10 +161,10 @@ def _free_port() -> int:
 
 
 def _prepare_db(tmp: Path):
-    from .db import migrate
-    from .db.database import Database
-    from .db.embedded import EmbeddedPostgres
-    from .seed import seed_demo
+    from ..db import migrate
+    from ..db.database import Database
+    from ..db.embedded import EmbeddedPostgres
+    from ..seed import seed_demo
 
     pg = EmbeddedPostgres(tmp / "pg")
     location = pg.start()
