@@ -21,7 +21,7 @@ from . import handlers
 from .assistant import AssistantService, LlmConfig
 from .auth import SlidingWindow, TokenBucket, TokenService, hash_password, load_or_create_secret
 from .config import Config
-from .connection import ClientConnection
+from .connection import ClientConnection, text_frame
 from .db import migrate
 from .db.database import Database
 from .db.embedded import EmbeddedPostgres, open_database
@@ -159,10 +159,9 @@ class ClinicServer:
     # ------------------------------------------------------------------ WebSocket
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = ClientConnection(ws, self.config.send_queue_limit)
+        conn = ClientConnection(ws, self.config.send_buffer_kib * 1024)
         self.connections.add(conn)
         self.metrics.connections.inc()
-        writer = asyncio.create_task(conn.writer())
         try:
             async for message in ws:
                 await self._on_frame(conn, message)
@@ -173,8 +172,6 @@ class ClinicServer:
             if self.relay is not None:
                 self.relay.subscribers.discard(conn)
             self.metrics.connections.dec()
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
 
     async def _on_frame(self, conn: ClientConnection, message: str | bytes) -> None:
         if len(message) > self.config.max_frame_bytes:
@@ -297,7 +294,7 @@ class ClinicServer:
                 await asyncio.wait_for(waiter.wait(), timeout=2)
             except asyncio.TimeoutError:
                 pass
-        frames: list[str] = []
+        frames: list[bytes] = []
         cursor = pos
         while True:
             if cursor >= relay.position:
@@ -305,7 +302,7 @@ class ClinicServer:
             async with relay.pool.acquire() as c:
                 rows = await fetch_changes(c, cursor, relay.position, limit=5000)
             for row in rows:
-                frame = row.message_for(conn.role, conn.dentist_id, conn.patient_id)
+                frame = row.frame_for(conn.role, conn.dentist_id, conn.patient_id)
                 if frame is not None:
                     frames.append(frame)
                 cursor = row.seq
@@ -318,7 +315,7 @@ class ClinicServer:
             result["replayed"] = len(frames)
         conn.send_now(encode_result(rid, result))
         for frame in frames:
-            conn.enqueue(frame)
+            conn.send_frame(frame)
         conn.seq = relay.position
         conn.live = True
         relay.subscribers.add(conn)
@@ -346,7 +343,7 @@ class ClinicServer:
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
             now = time.time()
-            frames: dict[int, str] = {}
+            frames: dict[int, bytes] = {}
             server_time = datetime.now(timezone.utc).isoformat()
             for conn in tuple(self.connections):
                 ident = conn.identity
@@ -359,8 +356,9 @@ class ClinicServer:
                     continue
                 frame = frames.get(conn.seq)
                 if frame is None:
-                    frame = frames[conn.seq] = encode_notification("sync.heartbeat", {"seq": conn.seq, "server_time": server_time})
-                conn.enqueue(frame)
+                    frame = frames[conn.seq] = text_frame(
+                        encode_notification("sync.heartbeat", {"seq": conn.seq, "server_time": server_time}))
+                conn.send_frame(frame)
 
     async def _prune_loop(self) -> None:
         while True:

@@ -35,7 +35,7 @@ class Config:
     retention_days: int = 7
     heartbeat_seconds: float = 5.0
     poll_seconds: float = 1.0
-    send_queue_limit: int = 2000
+    send_buffer_kib: int = 1024
     max_frame_bytes: int = 256 * 1024
     access_token_minutes: int = 15
     refresh_token_days: int = 30

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from .protocol import encode_notification, view_for
+from .connection import text_frame
+from .protocol import busy_block, encode_notification, view_kind
 
 if TYPE_CHECKING:
     from .connection import ClientConnection
@@ -28,9 +29,9 @@ BATCH = 1000
 
 
 class ChangeRow:
-    """One change_log row, with its per-view encodings made once and shared by all clients."""
+    """One change_log row, with each of its (at most four) per-view frames serialised once and shared."""
 
-    __slots__ = ("seq", "entity", "op", "entity_id", "data", "committed_at", "_encoded")
+    __slots__ = ("seq", "entity", "op", "entity_id", "data", "committed_at", "_frames")
 
     def __init__(self, seq: int, entity: str, op: str, entity_id: int, data: dict[str, Any], committed_at: datetime):
         self.seq = seq
@@ -39,27 +40,30 @@ class ChangeRow:
         self.entity_id = entity_id
         self.data = data
         self.committed_at = committed_at
-        self._encoded: dict[str, str] = {}
+        self._frames: dict[str, bytes] = {}
 
-    def message_for(self, role: str, dentist_id: int | None, patient_id: int | None) -> str | None:
-        """The sync.event frame this viewer gets, or None when the viewer must not see it."""
-        kind, shaped = view_for(self.entity, self.data, role, dentist_id, patient_id)
-        if kind == "hidden":
-            return None
-        op = self.op
-        if kind == "delete":
-            op, shaped = "delete", None
-        key = f"{kind}:{op}"
-        frame = self._encoded.get(key)
+    def frame_for(self, role: str, dentist_id: int | None, patient_id: int | None) -> bytes | None:
+        """The serialised sync.event frame this viewer gets, or None when the viewer must not see it."""
+        how = view_kind(self.entity, self.data, role, dentist_id, patient_id)
+        frame = self._frames.get(how)
         if frame is None:
-            if op == "delete" and shaped is None:
-                shaped = {"id": self.entity_id}
-            frame = encode_notification("sync.event", {
-                "seq": self.seq, "entity": self.entity, "op": op, "id": self.entity_id,
-                "data": shaped, "committed_at": self.committed_at.isoformat(),
-            })
-            self._encoded[key] = frame
+            if how == "hidden":
+                return None
+            frame = self._frames[how] = text_frame(self._message(how))
         return frame
+
+    def _message(self, how: str) -> str:
+        op, data = self.op, self.data
+        if how == "busy":
+            data = busy_block(data)
+        elif how == "delete":
+            op, data = "delete", {"id": self.entity_id}
+        elif op == "delete" and data is None:
+            data = {"id": self.entity_id}
+        return encode_notification("sync.event", {
+            "seq": self.seq, "entity": self.entity, "op": op, "id": self.entity_id,
+            "data": data, "committed_at": self.committed_at.isoformat(),
+        })
 
 
 async def fetch_changes(conn: asyncpg.Connection, after: int, upto: int | None = None, limit: int = BATCH) -> list[ChangeRow]:
@@ -163,11 +167,12 @@ class Relay:
             if self.metrics is not None:
                 self.metrics.events_relayed.inc()
                 self.metrics.commit_to_send.observe(max(0.0, (now - row.committed_at).total_seconds()))
+            frame_for, seq = row.frame_for, row.seq
             for sub in tuple(self.subscribers):
-                frame = row.message_for(sub.role, sub.dentist_id, sub.patient_id)
+                frame = frame_for(sub.role, sub.dentist_id, sub.patient_id)
                 if frame is not None:
-                    sub.enqueue(frame)
-                sub.seq = row.seq
+                    sub.send_frame(frame)
+                sub.seq = seq
         self.position = rows[-1].seq
         self.advanced.set()
         self.advanced = asyncio.Event()

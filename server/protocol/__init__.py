@@ -11,7 +11,7 @@ from .codec import (
     parse_frame,
 )
 from .errors import WS_CLOSE_AUTH_EXPIRED, WS_CLOSE_RESYNC, ErrorCode, Reason, RpcError
-from .shapes import KINDS, OCCUPYING_STATUSES, STATUSES, busy_block, view_for
+from .shapes import KINDS, OCCUPYING_STATUSES, STATUSES, busy_block, view_for, view_kind
 
 __all__ = [
     "KINDS",
@@ -32,4 +32,5 @@ __all__ = [
     "encode_result",
     "parse_frame",
     "view_for",
+    "view_kind",
 ]

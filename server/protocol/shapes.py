@@ -33,6 +33,7 @@ __all__ = [
     "Role",
     "busy_block",
     "view_for",
+    "view_kind",
 ]
 
 KINDS = (
@@ -62,6 +63,32 @@ def busy_block(appointment: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
+def view_kind(
+    kind: str,
+    row: dict[str, Any],
+    role: str,
+    dentist_id: int | None,
+    patient_id: int | None,
+) -> Literal["full", "busy", "delete", "hidden"]:
+    """How one viewer sees one entity row, without shaping it (the relay asks this per client).
+
+    "full": the row as is; "busy": someone else's appointment as a busy block; "delete": the
+    viewer should drop what they had (someone else's appointment that no longer occupies time);
+    "hidden": the viewer never sees this kind of row.
+    """
+    if role == "admin":
+        return "full"
+    if kind == "appointment":
+        if (role == "dentist" and row.get("dentist_id") == dentist_id) or (
+            role == "patient" and row.get("patient_id") == patient_id
+        ):
+            return "full"
+        return "busy" if row.get("status") in OCCUPYING_STATUSES else "delete"
+    if kind == "patient":
+        return "full" if role == "patient" and row.get("id") == patient_id else "hidden"
+    return "full"
+
+
 def view_for(
     kind: str,
     row: dict[str, Any],
@@ -69,25 +96,11 @@ def view_for(
     dentist_id: int | None,
     patient_id: int | None,
 ) -> tuple[Literal["full", "busy", "delete", "hidden"], dict[str, Any] | None]:
-    """How one viewer sees one entity row.
-
-    Returns ("full", row), ("busy", block), ("delete", None) when the viewer should drop
-    what they had (someone else's appointment that no longer occupies time), or
-    ("hidden", None) when the viewer never sees this kind of row.
-    """
-    if role == "admin":
-        return "full", row
-    if kind == "appointment":
-        own = (role == "dentist" and row.get("dentist_id") == dentist_id) or (
-            role == "patient" and row.get("patient_id") == patient_id
-        )
-        if own:
-            return "full", row
-        if row.get("status") in OCCUPYING_STATUSES:
-            return "busy", busy_block(row)
-        return "delete", None
-    if kind == "patient":
-        if role == "patient" and row.get("id") == patient_id:
-            return "full", row
-        return "hidden", None
-    return "full", row
+    """How one viewer sees one entity row: ("full", row), ("busy", block), ("delete", None) or
+    ("hidden", None); see `view_kind`."""
+    how = view_kind(kind, row, role, dentist_id, patient_id)
+    if how == "full":
+        return how, row
+    if how == "busy":
+        return how, busy_block(row)
+    return how, None

@@ -268,12 +268,12 @@ async def test_two_instances_share_one_feed_and_resume_across(server: ServerProc
 
 
 async def test_client_that_never_reads_is_cut_off_and_others_keep_flowing(database_url: str, tmp_path) -> None:
-    """A client that never reads is dropped once its bounded queue fills; a reading client still gets every event."""
+    """A client that never reads is dropped once its bounded send buffer fills; a reading client still gets every event."""
     import json
     import urllib.request
 
     srv = ServerProcess(database_url, tmp_path / "d", tmp_path / "s.log",
-                        extra_env={"CLINIC_SEND_QUEUE_LIMIT": "50", "CLINIC_WRITES_PER_MINUTE": "1000000"})
+                        extra_env={"CLINIC_SEND_BUFFER_KIB": "64", "CLINIC_WRITES_PER_MINUTE": "1000000"})
     srv.start()
 
     def clients() -> int:
@@ -295,7 +295,7 @@ async def test_client_that_never_reads_is_cut_off_and_others_keep_flowing(databa
         async with RpcClient(srv.ws_url) as good, RpcClient(srv.ws_url) as desk:
             await stuck.login("frontdesk")
             await stuck.subscribe(None)
-            # Never read again: the kernel buffers, then the server's bounded queue, fill up.
+            # Never read again: the kernel buffers, then the server's bounded send buffer, fill up.
             reader, stuck._reader = stuck._reader, None
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
