@@ -121,8 +121,10 @@ def build_app(database_url: str) -> Any:
 
     async def sender(websocket: WebSocket) -> None:
         async with broadcast.subscribe(channel=CHANNEL) as subscriber:
+            # broadcaster 0.3.1 types __aiter__ loosely (Optional, items Event | None); at run time it
+            # yields only Events, and the None it queues on unsubscribe ends the iteration.
             async for event in subscriber:  # type: ignore[union-attr]
-                await websocket.send_text(event.message)
+                await websocket.send_text(event.message)  # type: ignore[union-attr]
 
     async def feed(websocket: WebSocket) -> None:
         # broadcaster's README pattern: a receiver and a sender, the first to finish ends both.
