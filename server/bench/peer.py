@@ -14,14 +14,18 @@ design being compared, so the bench measures it as it would ship.
 
 Known properties of the design, measured rather than fixed here: NOTIFY payloads are limited to
 8,000 bytes, so a change whose notification is longer (an appointment with long notes) makes the
-writing transaction fail while the feed is installed; and broadcaster 0.3.1 registers the first
-subscriber of a channel after an await, so clients that subscribe while that first LISTEN is in
-flight can be left out of the fan-out.
+writing transaction fail while the feed is installed. And broadcaster 0.3.1 issues LISTEN for the
+first subscriber of a channel after an await, on its one asyncpg connection: every client that
+subscribes while that LISTEN is in flight fails ("another operation is in progress", then a KeyError
+in its cleanup) and its WebSocket is dropped. 50 clients connecting at once to a fresh peer: 49 were
+dropped. `hold_subscription=True` (`--hold-subscription`) holds one subscription from startup, as a
+team would after its first load test, so clients never reach that path; it is off by default.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import socket
 import subprocess
@@ -88,8 +92,11 @@ async def remove_peer_feed(dsn: str) -> None:
 # ------------------------------------------------------------------------------------------- the app
 
 
-def build_app(database_url: str) -> Any:
+def build_app(database_url: str, *, hold_subscription: bool = False) -> Any:
     """The Starlette app: `GET /healthz` and the WebSocket `/ws` that forwards `clinic_peer`.
+
+    With `hold_subscription`, the app subscribes once at startup (and drains it) so the channel is
+    LISTENed before any client arrives; see the module's notes.
 
     broadcaster's Postgres backend hands the URL to `asyncpg.connect` unchanged, and asyncpg reads
     libpq URLs including `?host=/socket/dir`, so our unix-socket URLs work as they are.
@@ -103,11 +110,23 @@ def build_app(database_url: str) -> Any:
 
     broadcast = Broadcast(database_url)
 
+    async def drain(subscriber: Any) -> None:
+        async for _event in subscriber:
+            pass
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await broadcast.connect()
         try:
-            yield
+            if hold_subscription:
+                async with broadcast.subscribe(channel=CHANNEL) as keeper:
+                    drainer = asyncio.create_task(drain(keeper))  # or its queue would grow forever
+                    try:
+                        yield
+                    finally:
+                        drainer.cancel()
+            else:
+                yield
         finally:
             await broadcast.disconnect()
 
@@ -144,12 +163,12 @@ def build_app(database_url: str) -> Any:
     )
 
 
-def serve(database_url: str, host: str, port: int) -> None:
+def serve(database_url: str, host: str, port: int, *, hold_subscription: bool = False) -> None:
     """Run the peer in this process (one uvicorn worker) until it is terminated."""
     import uvicorn
 
-    uvicorn.run(build_app(database_url), host=host, port=port, log_level="warning", access_log=False,
-                lifespan="on")
+    app = build_app(database_url, hold_subscription=hold_subscription)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
 
 
 # ------------------------------------------------------------------------------------- the process
@@ -168,8 +187,9 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def start_peer(database_url: str, log_path: Path, *, timeout: float = 30.0) -> tuple[subprocess.Popen, int]:
-    """Start `python -m server.bench.peer` on a free loopback port; returns once /healthz answers.
+def start_peer(database_url: str, log_path: Path, *, hold_subscription: bool = False,
+               timeout: float = 30.0) -> tuple[subprocess.Popen, int]:
+    """Start `python -m server.bench.peer` on a free loopback port; returns (process, port) once /healthz answers.
 
     Output goes to `log_path`. Raises RuntimeError with the log's tail if it exits or never answers.
     """
@@ -180,7 +200,7 @@ def start_peer(database_url: str, log_path: Path, *, timeout: float = 30.0) -> t
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.bench.peer", "--database-url", database_url,
-             "--host", "127.0.0.1", "--port", str(port)],
+             "--host", "127.0.0.1", "--port", str(port), *(["--hold-subscription"] if hold_subscription else [])],
             cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + timeout
@@ -215,8 +235,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--hold-subscription", action="store_true",
+                        help="subscribe once at startup, so concurrent first subscribers cannot race")
     args = parser.parse_args(argv)
-    serve(args.database_url, args.host, args.port)
+    serve(args.database_url, args.host, args.port, hold_subscription=args.hold_subscription)
 
 
 if __name__ == "__main__":

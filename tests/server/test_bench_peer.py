@@ -96,3 +96,30 @@ async def test_peer_relays_an_appointment_change_to_every_client(database_url: s
         finally:
             await conn.close()
     assert proc.returncode is not None
+
+
+async def test_held_subscription_serves_clients_that_connect_all_at_once(database_url: str, tmp_path: Path) -> None:
+    """With hold_subscription, 20 clients connecting together all stay connected and all get the change."""
+    await install_peer_feed(database_url)
+    conn = await asyncpg.connect(database_url)
+    proc, port = await asyncio.to_thread(start_peer, database_url, tmp_path / "peer.log", hold_subscription=True)
+    listeners: list[Listener] = []
+    try:
+        sockets = await asyncio.gather(*(connect(f"ws://127.0.0.1:{port}/ws") for _ in range(20)))
+        listeners = [Listener(ws) for ws in sockets]
+        async with asyncio.timeout(15):  # no ack exists: publish a token until every client has it
+            while not all("ready" in listener.frames for listener in listeners):
+                await conn.execute("SELECT pg_notify($1, 'ready')", CHANNEL)
+                await asyncio.sleep(0.1)
+        await conn.execute("UPDATE appointments SET status = 'confirmed' WHERE id = 2")
+        seq = await conn.fetchval("SELECT max(seq) FROM change_log WHERE entity = 'appointment' AND entity_id = 2")
+        for listener in listeners:
+            frame = await listener.wait_for(lambda f: f.startswith("{") and json.loads(f)["params"]["seq"] == seq)
+            assert json.loads(frame)["params"]["data"]["status"] == "confirmed"
+        assert "Exception in ASGI application" not in (tmp_path / "peer.log").read_text()
+    finally:
+        for listener in listeners:
+            await listener.close()
+        await asyncio.to_thread(stop_peer, proc)
+        await remove_peer_feed(database_url)
+        await conn.close()
