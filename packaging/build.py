@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +27,53 @@ def project_version() -> str:
     """The version in this checkout's pyproject.toml (the one being built, not whatever is installed)."""
     with open(ROOT / "pyproject.toml", "rb") as fh:
         return str(tomllib.load(fh)["project"]["version"])
+
+
+def make_icons(folder: Path) -> list[Path]:
+    """Render resources/icons/dentalcare.svg into the icon files the platform's program and installer use.
+
+    PNGs on every platform, `dentalcare.ico` where Qt can write ICO (Windows, Linux), and on macOS
+    `dentalcare.icns` (Qt's ICNS writer, else Apple's `iconutil` on a Mac).
+    """
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QGuiApplication, QImage, QImageWriter, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - QImage painting needs it
+    renderer = QSvgRenderer(str(ROOT / "resources" / "icons" / "dentalcare.svg"))
+    if not renderer.isValid():
+        raise RuntimeError("resources/icons/dentalcare.svg cannot be read")
+    folder.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    images: dict[int, QImage] = {}
+    for size in (16, 32, 48, 64, 128, 256, 512, 1024):
+        image = QImage(QSize(size, size), QImage.Format.Format_ARGB32)
+        image.fill(0)
+        painter = QPainter(image)
+        renderer.render(painter)
+        painter.end()
+        images[size] = image
+    png = folder / "dentalcare-256.png"
+    images[256].save(str(png))
+    made.append(png)
+    if b"ico" in [bytes(f) for f in QImageWriter.supportedImageFormats()]:
+        ico = folder / "dentalcare.ico"
+        images[256].save(str(ico), "ICO")
+        made.append(ico)
+    formats = [bytes(f) for f in QImageWriter.supportedImageFormats()]
+    if b"icns" in formats:  # Qt's own ICNS writer (every platform)
+        images[1024].save(str(folder / "dentalcare.icns"), "ICNS")
+        made.append(folder / "dentalcare.icns")
+    elif sys.platform == "darwin":  # else Apple's iconutil
+        iconset = folder / "dentalcare.iconset"
+        iconset.mkdir(exist_ok=True)
+        for size in (16, 32, 128, 256, 512):
+            images[size].save(str(iconset / f"icon_{size}x{size}.png"))
+            images[size * 2].save(str(iconset / f"icon_{size}x{size}@2x.png"))
+        subprocess.run(["iconutil", "-c", "icns", str(iconset), "-o", str(folder / "dentalcare.icns")], check=True)
+        made.append(folder / "dentalcare.icns")
+    return made
 
 
 def folder_size(path: Path) -> int:
@@ -51,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     version_file = work / "VERSION"
     version_file.write_text(version + "\n")
 
-    env = dict(os.environ, CLINIC_BUILD_ROOT=str(ROOT), CLINIC_BUILD_VERSION_FILE=str(version_file))
+    icons = make_icons(work / "icons")
+    print(f"icons: {', '.join(p.name for p in icons)}")
+    env = dict(os.environ, CLINIC_BUILD_ROOT=str(ROOT), CLINIC_BUILD_VERSION_FILE=str(version_file),
+               CLINIC_BUILD_ICON_DIR=str(work / "icons"))
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
                "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
     print(f"building clinic-desktop {version} with: {' '.join(command)}", flush=True)
@@ -61,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: PyInstaller failed (exit code {result.returncode})", file=sys.stderr)
         return result.returncode
     bundle = dist / "clinic-desktop"
+    if (work / "icons" / "dentalcare-256.png").exists():  # for a Linux .desktop entry (docs/INSTALL.md)
+        shutil.copy2(work / "icons" / "dentalcare-256.png", bundle / "dentalcare-connect.png")
     executable = bundle / ("clinic-desktop.exe" if os.name == "nt" else "clinic-desktop")
     if not executable.exists():
         print(f"error: PyInstaller finished but {executable} is missing", file=sys.stderr)
