@@ -32,13 +32,14 @@ def text_frame(message: str) -> bytes:
 class ClientConnection:
     """State of one WebSocket client; `send_frame` is synchronous and preserves order."""
 
-    __slots__ = ("ws", "buffer_limit", "slack", "identity", "seq", "live", "overflowed", "_drop_task", "address")
+    __slots__ = ("ws", "buffer_limit", "slack", "_identity", "role", "dentist_id", "patient_id", "seq", "live",
+                 "overflowed", "_drop_task", "address")
 
     def __init__(self, ws: ServerConnection, buffer_limit: int) -> None:
         self.ws = ws
         self.buffer_limit = buffer_limit  # bytes allowed to wait unsent in user space
         self.slack = 0  # extra room while one large reply (a snapshot) drains
-        self.identity: Identity | None = None
+        self.identity = None
         self.seq = 0  # last change_log seq delivered (or skipped as invisible) to this client
         self.live = False  # subscribed and receiving relay fan-out
         self.overflowed = False
@@ -47,16 +48,16 @@ class ClientConnection:
         self.address = str(addr[0]) if addr else "unknown"
 
     @property
-    def role(self) -> str:
-        return self.identity.role if self.identity else "patient"
+    def identity(self) -> Identity | None:
+        return self._identity
 
-    @property
-    def dentist_id(self) -> int | None:
-        return self.identity.dentist_id if self.identity else None
-
-    @property
-    def patient_id(self) -> int | None:
-        return self.identity.patient_id if self.identity else None
+    @identity.setter
+    def identity(self, identity: Identity | None) -> None:
+        """Signing in or out also sets the viewer fields the relay reads for every change."""
+        self._identity = identity
+        self.role = identity.role if identity else "patient"
+        self.dentist_id = identity.dentist_id if identity else None
+        self.patient_id = identity.patient_id if identity else None
 
     def send_frame(self, frame: bytes) -> None:
         """Write one serialised frame now (or drop a client that has fallen too far behind)."""

@@ -324,3 +324,36 @@ async def test_client_that_never_reads_is_cut_off_and_others_keep_flowing(databa
     finally:
         stuck.ws.transport.abort()
         srv.stop()
+
+
+async def test_changes_committed_together_reach_each_viewer_in_their_own_shape(server: ServerProcess) -> None:
+    """Several changes in one commit leave the relay as one batch: each viewer still gets every change,
+    in seq order, shaped for them (their own appointments in full, others' as busy blocks)."""
+    async with RpcClient(server.ws_url) as desk, RpcClient(server.ws_url) as alice, \
+            RpcClient(server.ws_url) as smith:
+        for client, user in ((desk, "frontdesk"), (alice, "alice"), (smith, "drsmith")):
+            await client.login(user)
+            await client.subscribe(None)
+        conn = await asyncpg.connect(server.database_url)
+        try:
+            async with conn.transaction():  # one commit, several change_log rows
+                await conn.execute("UPDATE appointments SET notes = 'batched ' || id WHERE status = 'scheduled'")
+            rows = {r["id"]: dict(r) for r in await conn.fetch(
+                "SELECT id, patient_id, dentist_id FROM appointments WHERE status = 'scheduled'")}
+            seqs = [r["seq"] for r in await conn.fetch(
+                "SELECT seq FROM change_log WHERE entity = 'appointment' ORDER BY seq DESC LIMIT $1", len(rows))]
+        finally:
+            await conn.close()
+        assert len(rows) >= 3
+        for client in (desk, alice, smith):
+            events = [await client.next_event() for _ in rows]
+            assert [e["seq"] for e in events] == sorted(seqs)
+            for e in events:
+                row = rows[e["id"]]
+                own = (client is desk or (client is alice and row["patient_id"] == alice.user["patient_id"])
+                       or (client is smith and row["dentist_id"] == smith.user["dentist_id"]))
+                if own:
+                    assert e["data"]["notes"] == f"batched {e['id']}"
+                else:
+                    assert e["data"]["busy"] is True and PRIVATE_KEYS.isdisjoint(e["data"])
+        assert any(r["patient_id"] != alice.user["patient_id"] for r in rows.values())  # alice saw a busy block
