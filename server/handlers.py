@@ -7,6 +7,7 @@ double booking, and their violation is reported as `slot_unavailable`.
 
 from __future__ import annotations
 
+import asyncio
 import time as _time
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any, Literal
@@ -15,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from sqlalchemy import and_, func, insert, or_, select, text, update
 
 from . import booking as rules
-from .auth import Identity, verify_password
+from .auth import Identity, hash_password, verify_password
 from .db import tables as t
 from .db.database import sqlstate_of
-from .protocol import OCCUPYING_STATUSES, Reason, RpcError, view_for
+from .protocol import OCCUPYING_STATUSES, WS_CLOSE_AUTH_EXPIRED, ErrorCode, Reason, RpcError, view_for
 
 __all__ = ["METHODS", "PUBLIC_METHODS", "WRITE_METHODS"]
 
@@ -41,6 +42,11 @@ class ResumeParams(Params):
 
 class RefreshParams(Params):
     refresh_token: StrictStr = Field(max_length=512)
+
+
+class ChangePasswordParams(Params):
+    current_password: StrictStr = Field(min_length=1, max_length=1000)
+    new_password: StrictStr = Field(min_length=8, max_length=1000)
 
 
 class NoParams(Params):
@@ -338,14 +344,23 @@ async def _user_dict(conn, row) -> dict[str, Any]:
     dentist_id = (await conn.execute(select(t.dentists.c.id).where(t.dentists.c.user_id == row.id))).scalar()
     patient_id = (await conn.execute(select(t.patients.c.id).where(t.patients.c.user_id == row.id))).scalar()
     return {"id": row.id, "role": row.role, "name": row.display_name, "dentist_id": dentist_id,
-            "patient_id": patient_id, "password_epoch": int(row.password_changed_at.timestamp())}
+            "patient_id": patient_id, "password_epoch": _password_epoch(row)}
+
+
+def _password_epoch(row) -> int:
+    """The user's password epoch (microseconds): a token issued under an older one is refused.
+
+    Microseconds, not seconds: a password changed in the same second as a sign-in must still
+    end that sign-in's tokens.
+    """
+    return int(row.password_changed_at.timestamp() * 1_000_000)
 
 
 async def auth_resume(app, session, p: ResumeParams) -> dict[str, Any]:
     ident, epoch = app.tokens.decode_access(p.access_token)
     async with app.db.read() as conn:
         row = (await conn.execute(select(t.users).where(t.users.c.id == ident.user_id))).first()
-        if row is None or not row.active or (epoch is not None and int(row.password_changed_at.timestamp()) != epoch):
+        if row is None or not row.active or (epoch is not None and _password_epoch(row) != epoch):
             raise RpcError.app(Reason.UNAUTHENTICATED, "Please sign in again.")
         if not await app.tokens.family_active(conn, ident.family_id):
             raise RpcError.app(Reason.UNAUTHENTICATED, "You were signed out. Please sign in again.")
@@ -379,6 +394,55 @@ async def auth_logout(app, session, p: NoParams) -> dict[str, Any]:
             await app.tokens.revoke_family(conn, ident.family_id)
     session.identity = None
     return {"ok": True}
+
+
+async def auth_change_password(app, session, p: ChangePasswordParams) -> dict[str, Any]:
+    """Change the caller's password; every other sign-in of this user ends.
+
+    Revokes all the user's refresh-token families, moves the password epoch (so older access
+    tokens fail `auth.resume`), closes the user's other live connections on this server with
+    4002, and signs this connection in afresh (new tokens in the result).
+    """
+    ident = _require(session)
+    key_user = "u:" + str(ident.user_id) + ":pw"
+    wait = app.login_failures.retry_after(key_user)
+    if wait > 0:
+        raise RpcError.app(Reason.RATE_LIMITED, "Too many wrong passwords. Please wait and try again.",
+                           retry_after=round(wait, 1))
+    if p.new_password == p.current_password:
+        raise RpcError(ErrorCode.INVALID_PARAMS, "Invalid params", Reason.INVALID_PARAMS,
+                       fields={"new_password": "must differ from the current password"})
+    async with app.db.transaction() as conn:
+        row = (await conn.execute(select(t.users).where(t.users.c.id == ident.user_id).with_for_update())).first()
+        if row is None or not row.active:
+            raise RpcError.app(Reason.UNAUTHENTICATED, "Please sign in again.")
+        if not verify_password(row.password_hash, p.current_password):
+            app.login_failures.add(key_user)
+            raise RpcError.app(Reason.UNAUTHENTICATED, "The current password is not right.")
+        await conn.execute(
+            update(t.users).where(t.users.c.id == row.id)
+            .values(password_hash=hash_password(p.new_password), password_changed_at=func.clock_timestamp())
+        )
+        await conn.execute(
+            update(t.refresh_tokens)
+            .where(t.refresh_tokens.c.user_id == row.id, t.refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+        )
+        row = (await conn.execute(select(t.users).where(t.users.c.id == row.id))).first()
+        user = await _user_dict(conn, row)
+        refresh, family = await app.tokens.issue_refresh(conn, row.id)
+    app.login_failures.reset(key_user)
+    access, ttl = app.tokens.issue_access(user, family)
+    session.identity, _ = app.tokens.decode_access(access)
+    for other in tuple(app.connections):
+        if other is not session and other.identity is not None and other.identity.user_id == ident.user_id:
+            # Signed out here and now: no more events, and the client is told to authenticate again.
+            other.identity = None
+            other.live = False
+            app.relay.subscribers.discard(other)
+            other._drop_task = asyncio.ensure_future(other.ws.close(WS_CLOSE_AUTH_EXPIRED, "signed out: password changed"))
+    app.log.info("user %s changed their password; other sessions ended", ident.user_id)
+    return {"user": _public(user), "access_token": access, "refresh_token": refresh, "expires_in": ttl}
 
 
 # --------------------------------------------------------------------------- reads
@@ -750,6 +814,7 @@ METHODS: dict[str, tuple[Any, type[Params]]] = {
     "auth.resume": (auth_resume, ResumeParams),
     "auth.refresh": (auth_refresh, RefreshParams),
     "auth.logout": (auth_logout, NoParams),
+    "auth.change_password": (auth_change_password, ChangePasswordParams),
     "directory.get": (directory_get, NoParams),
     "slots.find": (slots_find, SlotsParams),
     "appointments.list": (appointments_list, ListParams),

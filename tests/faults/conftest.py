@@ -1,0 +1,40 @@
+"""The fault suite's shared parts: its counters (printed at the end of the run) and a server factory.
+
+Run it alone with `pytest tests/faults`; CI runs it with everything else. The summary line
+(`fault suite: faults injected N, ...`) is what docs/RELIABILITY.md quotes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.counters import FAULTS
+from tests.server_process import ServerProcess
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if FAULTS.touched:
+        terminalreporter.write_line(FAULTS.summary("fault suite"))
+
+
+@pytest.fixture
+def make_server(database_url: str, tmp_path: Path) -> Iterator:
+    """Start servers on the test's fresh demo database (`extra_env` per server); all stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def make(extra_env: dict[str, str] | None = None, name: str = "server", url: str | None = None) -> ServerProcess:
+        env = {"CLINIC_WRITES_PER_MINUTE": "1000000", "CLINIC_HEARTBEAT_SECONDS": "1"}
+        env.update(extra_env or {})
+        proc = ServerProcess(url or database_url, tmp_path / f"{name}-data", tmp_path / f"{name}.log", extra_env=env)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.stop()
