@@ -384,10 +384,17 @@ class ClinicServer:
 
 
 def _is_db_unavailable(exc: BaseException) -> bool:
-    names = {type(e).__name__ for e in _chain(exc)}
-    return bool(names & {"ConnectionRefusedError", "ConnectionDoesNotExistError", "CannotConnectNowError",
-                         "InterfaceError", "OSError", "ConnectionResetError", "AdminShutdownError",
-                         "TooManyConnectionsError"})
+    """True when the error means the database cannot be reached (down, restarting, socket gone)."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) or getattr(e, "connection_invalidated", False):
+            return True
+        if type(e).__name__ in {"InterfaceError", "ConnectionDoesNotExistError", "CannotConnectNowError",
+                                "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError"}:
+            return True
+        state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if isinstance(state, str) and (state.startswith("08") or state in {"57P01", "57P02", "57P03"}):
+            return True
+    return False
 
 
 def _chain(exc: BaseException):

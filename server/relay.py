@@ -99,7 +99,8 @@ class Relay:
         self.listen_reopened = 0
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        # min_size=0: with a floor, asyncpg logs a traceback every second while the database is down.
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=4)
         self.position = await self._pool.fetchval("SELECT coalesce(max(seq), 0) FROM change_log")
         await self._open_listen()
         self._tasks = [asyncio.create_task(self._run(), name="relay"),
