@@ -8,6 +8,7 @@ double booking, and their violation is reported as `slot_unavailable`.
 from __future__ import annotations
 
 import asyncio
+import math
 import time as _time
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any, Literal
@@ -319,7 +320,7 @@ async def auth_login(app, session, p: LoginParams) -> dict[str, Any]:
     wait = max(app.login_failures.retry_after(key_user), app.login_failures_addr.retry_after(key_addr))
     if wait > 0:
         raise RpcError.app(Reason.RATE_LIMITED, "Too many failed sign-ins. Please wait and try again.",
-                           retry_after=round(wait, 1))
+                           retry_after=_retry_after(wait))
     async with app.db.transaction() as conn:
         row = (await conn.execute(select(t.users).where(func.lower(t.users.c.username) == p.username.lower()))).first()
         ok = verify_password(row.password_hash if row else app.dummy_hash, p.password) and row is not None
@@ -408,7 +409,7 @@ async def auth_change_password(app, session, p: ChangePasswordParams) -> dict[st
     wait = app.login_failures.retry_after(key_user)
     if wait > 0:
         raise RpcError.app(Reason.RATE_LIMITED, "Too many wrong passwords. Please wait and try again.",
-                           retry_after=round(wait, 1))
+                           retry_after=_retry_after(wait))
     if p.new_password == p.current_password:
         raise RpcError(ErrorCode.INVALID_PARAMS, "Invalid params", Reason.INVALID_PARAMS,
                        fields={"new_password": "must differ from the current password"})
@@ -533,11 +534,16 @@ async def patients_search(app, session, p: PatientSearchParams) -> list[dict[str
 # --------------------------------------------------------------------------- writes
 
 
+def _retry_after(wait: float) -> float:
+    """Seconds to wait, rounded up to 1/100 s: a rounded-down 0 would invite an instant retry."""
+    return math.ceil(wait * 100) / 100
+
+
 def _rate_limit(app, ident: Identity) -> None:
     wait = app.write_limiter.take(ident.user_id)
     if wait > 0:
         raise RpcError.app(Reason.RATE_LIMITED, "You are making changes too quickly. Please wait a moment.",
-                           retry_after=round(wait, 2))
+                           retry_after=_retry_after(wait))
 
 
 async def patients_create(app, session, p: PatientCreateParams) -> dict[str, Any]:
