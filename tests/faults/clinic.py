@@ -217,3 +217,23 @@ async def snapshot_of(url: str, username: str) -> dict[int, dict[str, Any]]:
 
 def store_appointments(store: EntityStore) -> dict[int, dict[str, Any]]:
     return {row["id"]: row for row in store.rows("appointment")}
+
+
+def run_in_thread(coro):
+    """Run a coroutine on a private loop in a private thread (from sync tests, e.g. under hypothesis)."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
