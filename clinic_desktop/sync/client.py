@@ -29,6 +29,7 @@ from ..store import EntityStore
 from .backoff import Backoff
 from .connection_state import ConnectionState
 from .errors import OfflineError, SessionEndedError, is_retryable
+from .tls import check_pin, client_ssl_context
 
 __all__ = ["SyncClient"]
 
@@ -49,6 +50,8 @@ class SyncClient:
         request_timeout: float = 30.0,
         open_timeout: float = 5.0,
         backoff: Backoff | None = None,
+        ca_file: str | None = None,
+        pin_sha256: str | None = None,
     ) -> None:
         self.url = url
         self.store = store
@@ -58,6 +61,9 @@ class SyncClient:
         self.request_timeout = request_timeout
         self.open_timeout = open_timeout
         self.backoff = backoff or Backoff()
+        # wss:// trust: a CA file or a pinned certificate fingerprint (see tls.py); env defaults.
+        self._ssl = client_ssl_context(url, ca_file, pin_sha256)
+        self._pin = pin_sha256
         self.state = ConnectionState.OFFLINE
         self.user: dict[str, Any] | None = None
         self.access_token: str | None = None
@@ -263,7 +269,14 @@ class SyncClient:
             close_timeout=1.0,
             max_size=256 * 1024 * 1024,  # a first snapshot of a busy clinic is several MiB
             ping_interval=None,  # the server's heartbeats and our watchdog do this job
+            ssl=self._ssl,
         )
+        if self._ssl is not None:
+            try:
+                check_pin(ws, self._pin)  # before a password or token is sent
+            except Exception:
+                ws.transport.abort()
+                raise
         self._ws = ws
         return ws
 
