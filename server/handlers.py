@@ -31,6 +31,14 @@ UNIQUE_VIOLATION = "23505"
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_max_length=4000)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refuse it here as invalid params, not later as an internal fault.
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("must not contain the NUL character")
+        return v
+
 
 class LoginParams(Params):
     username: StrictStr = Field(min_length=1, max_length=150)
