@@ -511,7 +511,9 @@ def run(args: argparse.Namespace) -> int:
         if "peer" in scenarios:
             from .peer import install_peer_feed, remove_peer_feed, start_peer, stop_peer
             asyncio.run(install_peer_feed(db_url))
-            peer, peer_port = start_peer(db_url, tmp / "peer.log")
+            # The peer holds one broadcaster subscription from start-up: broadcaster 0.3.1 drops clients
+            # that subscribe while its first LISTEN is still in flight (see docs/BENCHMARKS.md).
+            peer, peer_port = start_peer(db_url, tmp / "peer.log", hold_subscription=True)
             fleet = Fleet("127.0.0.1", peer_port, args.workers)
             try:
                 opened, errors = fleet.open(_specs(args.clients, None), 0)
