@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 
 from . import booking as rules
 from .auth import Identity, hash_password, verify_password
+from .db import booking_queries as queries
 from .db import tables as t
 from .db.database import sqlstate_of
 from .protocol import OCCUPYING_STATUSES, WS_CLOSE_AUTH_EXPIRED, ErrorCode, Reason, RpcError, view_for
@@ -591,44 +592,42 @@ async def appointments_create(app, session, p: CreateParams, via_assistant: bool
         raise RpcError.app(Reason.FORBIDDEN, "This account has no patient record.")
     start = _parse_instant(p.start)
     key = f"{ident.user_id}:{p.idempotency_key}" if p.idempotency_key else None
+    pool = await app.db.pool()
     if key:
-        async with app.db.read() as conn:
-            existing = (await conn.execute(select(t.appointments.c.id).where(t.appointments.c.idempotency_key == key))).scalar()
-            if existing is not None:
-                return await _wire_appointment(conn, existing)
+        existing = await queries.appointment_by_key(pool, key)
+        if existing is not None:
+            return existing
+    ctx = await queries.booking_context(pool, dentist_id=p.dentist_id, type_id=p.type_id, patient_id=patient_id,
+                                        chair_id=p.chair_id, lo=start - timedelta(days=1), hi=start + timedelta(days=1))
+    if ctx.appt_type is None:
+        raise RpcError.app(Reason.NOT_FOUND, "That treatment type does not exist.", fields={"type_id": "unknown"})
+    if not ctx.dentist_active:
+        raise RpcError.app(Reason.NOT_FOUND, "That dentist does not exist.", fields={"dentist_id": "unknown"})
+    if p.chair_id is not None and not ctx.chair_active:
+        raise RpcError.app(Reason.NOT_FOUND, "That chair does not exist.", fields={"chair_id": "unknown"})
+    if not ctx.patient_exists:
+        raise RpcError.app(Reason.NOT_FOUND, "That patient does not exist.", fields={"patient_id": "unknown"})
     try:
-        async with app.db.transaction(ident.user_id) as conn:
-            settings = await _settings(conn)
-            appt_type = await _appt_type(conn, p.type_id)
-            await _dentist_exists(conn, p.dentist_id)
-            await _chair_exists(conn, p.chair_id)
-            if (await conn.execute(select(t.patients.c.id).where(t.patients.c.id == patient_id))).first() is None:
-                raise RpcError.app(Reason.NOT_FOUND, "That patient does not exist.", fields={"patient_id": "unknown"})
-            hours, exceptions, busy = await _context(conn, [p.dentist_id], start - timedelta(days=1),
-                                                     start + timedelta(days=1), patient_id, p.chair_id)
-            try:
-                end = rules.check_booking(settings=settings, role=ident.role, appt_type=appt_type,
-                                          dentist_id=p.dentist_id, patient_id=patient_id, chair_id=p.chair_id,
-                                          start=start, hours=hours, exceptions=exceptions, busy=busy, now=_now())
-            except rules.BookingError as exc:
-                raise _booking_error(exc) from None
-            appt_id = (await conn.execute(insert(t.appointments).values(
-                patient_id=patient_id, dentist_id=p.dentist_id, chair_id=p.chair_id, type_id=p.type_id,
-                start_at=start, end_at=end, status="scheduled", source=_source_for(ident, via_assistant),
-                notes=p.notes, idempotency_key=key, created_by=ident.user_id, updated_by=ident.user_id,
-            ).returning(t.appointments.c.id))).scalar_one()
-            return await _wire_appointment(conn, appt_id)
-    except RpcError:
-        raise
+        end = rules.check_booking(settings=ctx.settings, role=ident.role, appt_type=ctx.appt_type,
+                                  dentist_id=p.dentist_id, patient_id=patient_id, chair_id=p.chair_id,
+                                  start=start, hours=ctx.hours, exceptions=ctx.exceptions, busy=ctx.busy, now=_now())
+    except rules.BookingError as exc:
+        raise _booking_error(exc) from None
+    try:
+        # The database, not the check above, is what makes a double booking impossible: a booking
+        # committed since the read fails here with an exclusion violation.
+        return await queries.insert_appointment(
+            pool, user_id=ident.user_id, patient_id=patient_id, dentist_id=p.dentist_id, chair_id=p.chair_id,
+            type_id=p.type_id, start=start, end=end, source=_source_for(ident, via_assistant), notes=p.notes,
+            idempotency_key=key)
     except Exception as exc:
         state = sqlstate_of(exc)
         if state == EXCLUSION_VIOLATION:
             raise RpcError.app(Reason.SLOT_UNAVAILABLE, "That time has just been taken. Please pick another slot.") from None
         if state == UNIQUE_VIOLATION and key:
-            async with app.db.read() as conn:
-                existing = (await conn.execute(select(t.appointments.c.id).where(t.appointments.c.idempotency_key == key))).scalar()
-                if existing is not None:
-                    return await _wire_appointment(conn, existing)
+            existing = await queries.appointment_by_key(pool, key)
+            if existing is not None:
+                return existing
         raise
 
 

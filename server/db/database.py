@@ -5,6 +5,9 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import asyncio
+
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -39,6 +42,19 @@ class Database:
             pool_recycle=1800,
             connect_args={"server_settings": {"application_name": "clinic-server", "TimeZone": "UTC"}},
         )
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        """A plain asyncpg pool for the hot path (see `booking_queries`); closed connections reconnect."""
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self.location.asyncpg_dsn, min_size=1, max_size=self.pool_size,
+                        server_settings={"application_name": "clinic-server", "TimeZone": "UTC"})
+        return self._pool
 
     @asynccontextmanager
     async def transaction(self, user_id: int | None = None) -> AsyncIterator[AsyncConnection]:
@@ -64,6 +80,8 @@ class Database:
             return False
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         await self.engine.dispose()
 
     async def scalar(self, sql: str, **params: Any) -> Any:

@@ -213,3 +213,28 @@ async def test_admin_version_conflict_and_idempotency(server):
         rows = await admin.call("appointments.list")
         assert len(rows) == count + 1
         assert sum(1 for r in rows if r["start"] == first["start"] and r["dentist_id"] == first["dentist_id"]) == 1
+
+
+async def test_a_booking_is_audited_with_who_made_it(server):
+    """The audit trail names the user behind each booking, whoever books (front desk or patient)."""
+    import asyncpg
+
+    async with RpcClient(server.ws_url) as desk, RpcClient(server.ws_url) as alice:
+        await desk.login("frontdesk")
+        await alice.login("alice")
+        s1 = await a_slot(desk, dentist_id=1)
+        by_desk = await desk.call("appointments.create", dentist_id=1, type_id=1, start=s1["start"],
+                                  patient_id=alice.user["patient_id"], notes="desk")
+        s2 = await a_slot(alice, dentist_id=2)  # Alice's slots leave out the time she now has
+        by_alice = await alice.call("appointments.create", dentist_id=2, type_id=1, start=s2["start"], notes="self")
+    conn = await asyncpg.connect(server.database_url)
+    try:
+        rows = {r["appointment_id"]: r for r in await conn.fetch(
+            "SELECT appointment_id, action, changed_by, new_row->>'created_by' AS created_by FROM appointment_history "
+            "WHERE appointment_id = ANY($1::bigint[])", [by_desk["id"], by_alice["id"]])}
+    finally:
+        await conn.close()
+    assert rows[by_desk["id"]]["action"] == "created"
+    assert rows[by_desk["id"]]["changed_by"] == desk.user["id"] == int(rows[by_desk["id"]]["created_by"])
+    assert rows[by_alice["id"]]["changed_by"] == alice.user["id"] == int(rows[by_alice["id"]]["created_by"])
+    assert by_desk["source"] == "front_desk" and by_alice["source"] == "patient"
