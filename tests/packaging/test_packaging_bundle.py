@@ -54,6 +54,19 @@ def test_linux_bundle_builds_and_passes_its_self_test(work_dir: Path, capsys: py
     assert "received the event for appointment" in self_test.stdout
     assert "self-test passed" in self_test.stdout
 
+    # The bundled PostgreSQL client programs work too: the bundle's own server backs up and restores.
+    def bundled_server(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(executable), "--run-server", *args], capture_output=True, text=True,
+                              cwd=outside, env=_bundle_env(), timeout=300)
+
+    seeded = bundled_server("seed-demo", "--data-dir", str(work_dir / "clinic"), "--log-level", "WARNING")
+    assert seeded.returncode == 0, seeded.stderr
+    dump = work_dir / "clinic.dump"
+    saved = bundled_server("backup", "--data-dir", str(work_dir / "clinic"), "--out", str(dump))
+    assert saved.returncode == 0 and "4 appointments, 5 users" in saved.stdout, saved.stderr
+    restored = bundled_server("restore", str(dump), "--data-dir", str(work_dir / "restored"))
+    assert restored.returncode == 0 and "4 appointments, 5 users" in restored.stdout, restored.stderr
+
     size = subprocess.run(["du", "-sb", str(bundle)], capture_output=True, text=True, check=True)
     size_mb = int(size.stdout.split()[0]) / 1e6
     with capsys.disabled():
