@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests.helpers import RpcClient
-from tests.packaging.conftest import EmbeddedServerProcess, clinic_server
+from tests.packaging.processes import EmbeddedServerProcess, clinic_server
 from tests.server_process import ServerProcess
 
 LONDON = ZoneInfo("Europe/London")

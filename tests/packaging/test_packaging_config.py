@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from server.config import Config
-from tests.packaging.conftest import clinic_server
+from tests.packaging.processes import clinic_server
 from tests.server_process import REPO_ROOT, ServerProcess, free_port
 
 EXAMPLE = REPO_ROOT / "packaging" / "clinic-server.toml"
