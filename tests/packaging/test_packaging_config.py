@@ -26,6 +26,15 @@ def test_shipped_example_config_loads() -> None:
     assert cfg.database_url is None and not cfg.tls and cfg.retention_days == 7
 
 
+def test_shipped_example_config_mentions_every_setting() -> None:
+    """Every setting the server knows appears in the example (set or commented), so IT can find it there."""
+    from dataclasses import fields
+
+    text = EXAMPLE.read_text()
+    missing = [f.name for f in fields(Config) if f"{f.name} =" not in text]
+    assert missing == []
+
+
 def test_server_takes_host_port_and_database_from_the_config_file(database_url: str, work_dir: Path) -> None:
     """A server given only CLINIC_CONFIG listens where the file says, on the database it names."""
     port = free_port()
