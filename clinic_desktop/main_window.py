@@ -34,7 +34,6 @@ class MainWindow(QMainWindow):
         self.session = session
         self._settings = settings
         self.operations = Operations(session, self)
-        self.last_toast = ""
         clinic = session.store.settings().get("clinic_name") or "DentalCare Connect"
         role = session.role
         self.setWindowTitle(f"{clinic} — {_ROLE_TITLES.get(role, role)}: {session.user.get('name', '')}")
@@ -96,8 +95,13 @@ class MainWindow(QMainWindow):
 
     # -- chrome ------------------------------------------------------------------------------
 
+    @property
+    def last_toast(self) -> str:
+        """The toast text shown last (tests, diagnostics)."""
+        return self.toast.last_text
+
     def show_toast(self, text: str, *, error: bool = False) -> None:
-        self.last_toast = text
+        """Show the outcome of the user's own action at once."""
         self.toast.show_message(text, error=error, seconds=6.0 if error else 4.0)
 
     def _on_session_state_changed(self, state: str) -> None:
@@ -146,8 +150,8 @@ class MainWindow(QMainWindow):
                     text = f"Cancelled: {who}, {when}"
             elif role == "admin" and previous.get("status") != row.get("status"):
                 text = f"{who}: {STATUS_LABELS.get(row.get('status') or '', row.get('status'))}"
-        if text:
-            self.show_toast(text)
+        if text:  # others' changes come in bursts: the toast folds them into one message a second
+            self.toast.show_news(text)
 
     # -- geometry ----------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ class Operations(QObject):
 
     failed = Signal(str)  # a sentence for the user (shown as an error toast by the main window)
     succeeded = Signal(str)  # an optional confirmation sentence
+    # A call ended (either way) and its controls are back: views recompute which controls make sense
+    # now (RoleView does, for every view), since the state they had before the call may be stale.
+    settled = Signal()
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,17 +48,29 @@ class Operations(QObject):
         controls: Iterable[QWidget | None] = (),
         report: Callable[[str], None] | None = None,
         done: str | None = None,
-        refresh: Callable[[], None] | None = None,
     ) -> Any | None:
         """Call `method`; returns its result, or None after reporting a failure.
 
         The controls are disabled while the call is in flight (so a double click cannot book
         twice) and restored in `finally`. Nothing is queued while offline: the user is told.
         An appointment in the result goes into the store at once (version-guarded), so the
-        screen does not wait for the matching event. `refresh` recomputes the controls' state at
-        the end: the event for this change may have arrived while they were disabled, and the
-        state they had before the call is stale by then.
+        screen does not wait for the matching event. Then `settled` fires: the event for this
+        change (or someone else's) may have arrived while the controls were disabled, so the
+        state they had before the call is stale and the views recompute it.
         """
+        try:
+            return await self._run(method, params, controls, report, done)
+        finally:
+            self.settled.emit()
+
+    async def _run(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        controls: Iterable[QWidget | None],
+        report: Callable[[str], None] | None,
+        done: str | None,
+    ) -> Any | None:
         widgets = [widget for widget in controls if widget is not None]
         was_enabled = [widget.isEnabled() for widget in widgets]
         for widget in widgets:
@@ -79,12 +94,8 @@ class Operations(QObject):
                     widget.setEnabled(enabled)
                 except RuntimeError:  # the widget was deleted while we waited
                     pass
-            if refresh is not None:
-                refresh()
         if method.startswith("appointments.") and isinstance(result, dict) and "version" in result:
             self.session.store.upsert("appointment", result)
-            if refresh is not None:
-                refresh()
         if done:
             self.succeeded.emit(done)
         return result

@@ -23,6 +23,9 @@ class RoleView(QWidget):
         self.operations = operations
         self._write_controls: list[QWidget] = []  # disabled while offline (nothing is queued)
         self.writable = True
+        # After every write (this view's or a dialog's), re-derive the controls: Operations restores
+        # the state they had before the call, which an event arriving meanwhile may have made stale.
+        operations.settled.connect(self._on_operations_settled)
 
     def add_write_control(self, widget: W) -> W:
         self._write_controls.append(widget)
@@ -37,6 +40,9 @@ class RoleView(QWidget):
 
     def update_actions(self) -> None:
         """Re-derive which write controls make sense for the current selection (views override)."""
+
+    def _on_operations_settled(self) -> None:
+        self.update_actions()
 
     def go_previous_day(self) -> None:
         self.go_days(-1)

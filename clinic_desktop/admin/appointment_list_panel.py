@@ -28,7 +28,6 @@ class AppointmentListPanel(QWidget):
         self._day = session.clock.today()
         self.model = AppointmentTableModel(session.store, session.clock, self)
         self.proxy = AppointmentFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search patient, dentist, treatment, notes…")
@@ -49,10 +48,14 @@ class AppointmentListPanel(QWidget):
         filters.addWidget(self.status_filter, 1)
         filters.addWidget(self.range_filter, 1)
 
+        # Narrow to the day before the proxy sees its 10,000 rows, and sort them once: the proxy
+        # sorts what passes the filter, and the header asks for the order the proxy already has.
+        self._apply_range()
+        self.proxy.setSourceModel(self.model)
         self.table = QTableView()
         self.table.setModel(self.proxy)
+        self.table.horizontalHeader().setSortIndicator(AppointmentTableModel.COL_WHEN, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(AppointmentTableModel.COL_WHEN, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
@@ -81,7 +84,6 @@ class AppointmentListPanel(QWidget):
         self.range_filter.currentIndexChanged.connect(self._on_range_filter_current_index_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
         session.store.add_listener(self._on_store_changed)
-        self._apply_range()
 
     def detach(self) -> None:
         self._session.store.remove_listener(self._on_store_changed)

@@ -191,7 +191,7 @@ class DentistView(RoleView):
             return
         self.session.tasks.spawn(self.operations.run(
             "appointments.update", {"id": appointment_id, "version": row["version"], "status": status},
-            controls=list(self.status_buttons.values()), refresh=self.update_actions,
+            controls=list(self.status_buttons.values()),
             done=f"{row.get('patient_name') or 'Appointment'}: {STATUS_LABELS.get(status, status)}"),
             name="appointments.update")
 

@@ -16,3 +16,6 @@ class AppointmentRole(IntEnum):
     DENTIST_ID = Qt.ItemDataRole.UserRole + 4
     PATIENT_ID = Qt.ItemDataRole.UserRole + 5
     STATUS = Qt.ItemDataRole.UserRole + 6
+    # The column's sort key as a plain value Qt compares itself (float or str), so sorting never
+    # calls back into Python for a comparison: the instant for When/Until, else the text then the start.
+    SORT = Qt.ItemDataRole.UserRole + 7

@@ -26,9 +26,23 @@ _ROW_ROLES = [
     AppointmentRole.DENTIST_ID,
     AppointmentRole.PATIENT_ID,
     AppointmentRole.STATUS,
+    AppointmentRole.SORT,
 ]
 # Kinds whose rows only feed the display text (names), never the set of appointment rows.
 _LOOKUP_KINDS = {"dentist", "patient", "appointment_type", "chair", "settings"}
+_TIME_COLUMNS = (0, 1)  # When, Until: sorted by the start instant
+
+
+class _Derived:
+    """What sorting and filtering ask of one row again and again, computed once per row version."""
+
+    __slots__ = ("row", "start", "sort_keys", "haystack")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row  # the store replaces a row's dict on every change: identity says "still current"
+        self.start = parse_instant(row["start"]).timestamp()
+        self.sort_keys: dict[int, str] = {}
+        self.haystack: str | None = None
 
 
 class AppointmentTableModel(QAbstractTableModel):
@@ -43,6 +57,9 @@ class AppointmentTableModel(QAbstractTableModel):
         self._clock = clock
         self._ids: list[int] = []  # row -> appointment id
         self._index: dict[int, int] = {}  # appointment id -> row
+        # appointment id -> sort keys, start and search text of the row version they came from;
+        # cleared when a name they contain may have changed (a lookup kind changed).
+        self._derived: dict[int, _Derived] = {}
         self._reload()
         store.add_listener(self._on_store_changed)
 
@@ -67,6 +84,8 @@ class AppointmentTableModel(QAbstractTableModel):
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._ids):
             return None
+        if role == AppointmentRole.SORT:  # asked O(n log n) times while sorting: keep it first and cached
+            return self.sort_key(index.row(), index.column())
         row = self._store.get("appointment", self._ids[index.row()])
         if row is None:
             return None
@@ -84,7 +103,7 @@ class AppointmentTableModel(QAbstractTableModel):
         if role == AppointmentRole.ROW:
             return row
         if role == AppointmentRole.START:
-            return parse_instant(row["start"]).timestamp()
+            return self._derive(row).start
         if role == AppointmentRole.DENTIST_ID:
             return row.get("dentist_id")
         if role == AppointmentRole.PATIENT_ID:
@@ -102,6 +121,46 @@ class AppointmentTableModel(QAbstractTableModel):
         if 0 <= row < len(self._ids):
             return self._store.get("appointment", self._ids[row])
         return None
+
+    def start_at(self, row: int) -> float | None:
+        """The start instant (POSIX seconds) of a row, without a trip through Qt; for filters."""
+        appointment = self.appointment_at(row)
+        return self._derive(appointment).start if appointment is not None else None
+
+    def sort_key(self, row: int, column: int) -> float | str | None:
+        """What `AppointmentRole.SORT` returns: the same order the table always had.
+
+        When and Until sort by the start instant; the other columns by their text, case-folded,
+        with ties in start order (a zero-padded start after a NUL, which sorts below any text).
+        """
+        appointment = self.appointment_at(row)
+        if appointment is None:
+            return None
+        derived = self._derive(appointment)
+        if column in _TIME_COLUMNS:
+            return derived.start
+        key = derived.sort_keys.get(column)
+        if key is None:
+            key = f"{self._display(appointment, column).casefold()}\x00{derived.start:020.3f}"
+            derived.sort_keys[column] = key
+        return key
+
+    def search_text_at(self, row: int) -> str:
+        """Every column's text of a row, case-folded and joined: what the search box matches."""
+        appointment = self.appointment_at(row)
+        if appointment is None:
+            return ""
+        derived = self._derive(appointment)
+        if derived.haystack is None:
+            derived.haystack = " ".join(
+                self._display(appointment, column) for column in range(len(self.COLUMNS))).casefold()
+        return derived.haystack
+
+    def _derive(self, row: dict[str, Any]) -> _Derived:
+        derived = self._derived.get(row["id"])
+        if derived is None or derived.row is not row:
+            derived = self._derived[row["id"]] = _Derived(row)
+        return derived
 
     # -- store changes -----------------------------------------------------------------------
 
@@ -126,8 +185,10 @@ class AppointmentTableModel(QAbstractTableModel):
                         self.index(changed, 0), self.index(changed, len(self.COLUMNS) - 1), _ROW_ROLES)
             elif change.op == "remove":
                 assert change.row is not None
+                self._derived.pop(change.row["id"], None)
                 self._remove(change.row["id"])
         elif change.kind in _LOOKUP_KINDS and self._ids:
+            self._derived.clear()
             # A name or the zone changed: every row's text may change, the set of rows does not.
             self.dataChanged.emit(
                 self.index(0, 0),
@@ -137,6 +198,7 @@ class AppointmentTableModel(QAbstractTableModel):
 
     def _reload(self) -> None:
         self._ids = [row["id"] for row in self._store.rows("appointment")]
+        self._derived = {}
         self._index = {appointment_id: row for row, appointment_id in enumerate(self._ids)}
 
     def _remove(self, appointment_id: int) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 __all__ = ["ConnectionIndicator"]
 
+# "last sync" is rewritten at most this often: at 1,000 events a second, a relabel per event is
+# work nobody can read; the newest value shows when the interval ends.
+LATENCY_INTERVAL_MS = 250
 _STATE_TEXT = {"connected": "● Connected", "reconnecting": "◌ Reconnecting…", "offline": "○ Offline"}
 
 
@@ -27,12 +31,32 @@ class ConnectionIndicator(QWidget):
         layout.addWidget(self.state_label)
         layout.addWidget(self.latency_label)
         self.state = "offline"
+        self.latency_ms: float | None = None  # the newest latency reported, shown or about to be
+        self._latency_shown = True  # False while a newer value waits for `_latency_timer`
+        self._latency_timer = QTimer(self)
+        self._latency_timer.setSingleShot(True)
+        self._latency_timer.setInterval(LATENCY_INTERVAL_MS)
+        self._latency_timer.timeout.connect(self._on_latency_timer_timeout)
 
     def set_state(self, state: str) -> None:
         self.state = state
         self.state_label.setText(_STATE_TEXT.get(state, state))
 
     def set_latency(self, milliseconds: float) -> None:
+        self.latency_ms = milliseconds
+        if self._latency_timer.isActive():
+            self._latency_shown = False
+            return
+        self._show_latency(milliseconds)
+        self._latency_timer.start()
+
+    def _on_latency_timer_timeout(self) -> None:
+        if not self._latency_shown and self.latency_ms is not None:
+            self._show_latency(self.latency_ms)
+            self._latency_timer.start()
+
+    def _show_latency(self, milliseconds: float) -> None:
+        self._latency_shown = True
         if milliseconds < 1000:
             self.latency_label.setText(f"last sync {milliseconds:.0f} ms")
         else:
