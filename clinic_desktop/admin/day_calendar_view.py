@@ -82,6 +82,8 @@ class DayCalendarView(QWidget):
         self._day_of: dict[int, date] = {}
         self._blocks: list[tuple[QRectF, int]] = []  # painted block rects for hit testing
         self.repaints_requested = 0  # how many store changes touched the shown day (tests, diagnostics)
+        self.paints = 0  # how many times the calendar painted (tests, diagnostics)
+        self._painted: dict[int, str] = {}  # appointment id -> the words its block showed at the last paint
         # Paint caches. The shown day's rows in start order and its hours (None: recompute).
         self._day_rows: list[dict[str, Any]] | None = None
         self._hours_cache: tuple[int, int] | None = None
@@ -256,7 +258,12 @@ class DayCalendarView(QWidget):
 
     # -- painting ----------------------------------------------------------------------------
 
+    def painted_blocks(self) -> dict[int, str]:
+        """What the last paint showed: appointment id -> its block's words (elided as drawn), for tests."""
+        return dict(self._painted)
+
     def paintEvent(self, event: QPaintEvent) -> None:
+        self.paints += 1
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
@@ -390,6 +397,7 @@ class DayCalendarView(QWidget):
     def _paint_appointments(self, painter: QPainter, first: int, column_width: float, per_minute: float) -> None:
         palette = self.palette()
         self._blocks = []
+        self._painted = {}
         columns = {dentist["id"]: column for column, dentist in enumerate(self.dentists())}
         small = painter.font()
         small.setPointSizeF(max(7.0, small.pointSizeF() - 1))
@@ -419,6 +427,7 @@ class DayCalendarView(QWidget):
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRoundedRect(rect.adjusted(-1, -1, 1, 1), 5, 5)
             self._blocks.append((rect, row["id"]))
+            self._painted[row["id"]] = f"{block.title}\n{block.detail}" if block.detail else block.title
             painter.setPen(block.text_colour)
             painter.setFont(bold)
             painter.drawText(block.inner, _TOP_LEFT, block.title)

@@ -53,15 +53,18 @@ class DentistView(RoleView):
         super().__init__(session, operations, parent)
         self.day = session.clock.today()
         self.model = AppointmentTableModel(session.store, session.clock, self)
+        # Filters first, then the source: each proxy sorts only what passes (a day, two weeks of one
+        # dentist), not the clinic's 10,000 appointments before narrowing them down.
         self.day_proxy = AppointmentFilterProxyModel(self)
-        self.day_proxy.setSourceModel(self.model)
         self.day_proxy.set_dentist(session.dentist_id)
         self.day_proxy.set_hide_busy(True)
         self.upcoming_proxy = AppointmentFilterProxyModel(self)
-        self.upcoming_proxy.setSourceModel(self.model)
         self.upcoming_proxy.set_dentist(session.dentist_id)
         self.upcoming_proxy.set_hide_busy(True)
         self.upcoming_proxy.set_statuses(_ACTIVE)
+        self._apply_windows()
+        self.day_proxy.setSourceModel(self.model)
+        self.upcoming_proxy.setSourceModel(self.model)
 
         self.previous_day_button = QPushButton("‹ Day")
         self.today_button = QPushButton("Today")
@@ -150,13 +153,18 @@ class DentistView(RoleView):
     def set_day(self, day: date) -> None:
         clock = self.session.clock
         self.day = day
-        self.day_proxy.set_window(*clock.day_bounds(day))
+        self._apply_windows()
         self.timeline.set_day(day)
-        start = clock.day_bounds(clock.today() + timedelta(days=1))[0]
-        self.upcoming_proxy.set_window(start, start + timedelta(days=14))
         suffix = "  (today)" if day == clock.today() else ""
         self.day_label.setText(clock.format_day(day) + suffix)
         self.update_actions()
+
+    def _apply_windows(self) -> None:
+        """The chair schedule shows the chosen day; "Next 14 days" starts tomorrow."""
+        clock = self.session.clock
+        self.day_proxy.set_window(*clock.day_bounds(self.day))
+        start = clock.day_bounds(clock.today() + timedelta(days=1))[0]
+        self.upcoming_proxy.set_window(start, start + timedelta(days=14))
 
     def go_days(self, days: int) -> None:
         self.set_day(self.day + timedelta(days=days))

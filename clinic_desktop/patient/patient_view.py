@@ -58,17 +58,18 @@ class PatientView(RoleView):
     def __init__(self, session: Session, operations: Operations, parent: QWidget | None = None) -> None:
         super().__init__(session, operations, parent)
         self.model = AppointmentTableModel(session.store, session.clock, self)
+        # Filters and order first, then the source: each proxy sorts only this patient's rows once.
         self.upcoming_proxy = AppointmentFilterProxyModel(self)
-        self.upcoming_proxy.setSourceModel(self.model)
         self.upcoming_proxy.set_patient(session.patient_id)
         self.upcoming_proxy.set_hide_busy(True)
         self.upcoming_proxy.set_statuses(_ACTIVE)
         self.past_proxy = AppointmentFilterProxyModel(self)
-        self.past_proxy.setSourceModel(self.model)
         self.past_proxy.set_patient(session.patient_id)
         self.past_proxy.set_hide_busy(True)
         self.past_proxy.sort(0, Qt.SortOrder.DescendingOrder)
         self._apply_windows()
+        self.upcoming_proxy.setSourceModel(self.model)
+        self.past_proxy.setSourceModel(self.model)
         self._window_timer = QTimer(self)  # "upcoming" and "past" move with the clock
         self._window_timer.setInterval(60_000)
         self._window_timer.timeout.connect(self._apply_windows)
