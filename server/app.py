@@ -96,7 +96,7 @@ class ClinicServer:
             log.info("seeded the demo clinic")
         secret = cfg.secret or load_or_create_secret(cfg.data_dir)
         self.tokens = TokenService(secret, cfg.access_token_minutes, cfg.refresh_token_days)
-        self.relay = Relay(location.asyncpg_dsn, cfg.poll_seconds, self.metrics)
+        self.relay = Relay(location.asyncpg_dsn, cfg.poll_seconds, self.metrics, cfg.fanout_interval_ms / 1000)
         await self.relay.start()
         ssl_ctx = None
         if cfg.tls:

@@ -36,6 +36,7 @@ class Config:
     heartbeat_seconds: float = 5.0
     ping_seconds: float = 20.0  # WebSocket ping interval, and how long a pong may take before the link is closed
     poll_seconds: float = 1.0
+    fanout_interval_ms: float = 0.0
     send_buffer_kib: int = 1024
     max_frame_bytes: int = 256 * 1024
     access_token_minutes: int = 15

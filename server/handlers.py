@@ -635,6 +635,10 @@ async def _load_for_change(conn, ident: Identity, appt_id: int) -> dict[str, Any
     row = (await conn.execute(
         text("SELECT clinic_wire_appointment(a) FROM appointments a WHERE a.id = :id FOR UPDATE"), {"id": appt_id}
     )).scalar()
+    return _may_change(ident, row)
+
+
+def _may_change(ident: Identity, row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None or (not _may_act(ident, row) and ident.role == "patient"):
         # A patient may not even learn that someone else's appointment exists.
         raise RpcError.app(Reason.NOT_FOUND, "That appointment does not exist.")
@@ -646,14 +650,15 @@ async def _load_for_change(conn, ident: Identity, appt_id: int) -> dict[str, Any
 async def appointments_update(app, session, p: UpdateParams) -> dict[str, Any]:
     ident = _require(session)
     _rate_limit(app, ident)
+    pool = await app.db.pool()
     try:
-        async with app.db.transaction(ident.user_id) as conn:
-            row = await _load_for_change(conn, ident, p.id)
+        async with pool.acquire() as conn, conn.transaction():
+            found, settings = await queries.lock_for_change(conn, p.id, ident.user_id)
+            row = _may_change(ident, found)
             if row["version"] != p.version:
                 raise RpcError.app(Reason.VERSION_CONFLICT,
                                    "Someone else changed this appointment a moment ago. Here is the latest.",
                                    current=_visible(ident, row))
-            settings = await _settings(conn)
             now = _now()
             values: dict[str, Any] = {"updated_by": ident.user_id}
             old_start = datetime.fromisoformat(row["start"])
@@ -682,23 +687,26 @@ async def appointments_update(app, session, p: UpdateParams) -> dict[str, Any]:
                 type_id = p.type_id if p.type_id is not None else row["type_id"]
                 chair_id = p.chair_id if p.chair_id is not None else row["chair_id"]
                 start = _parse_instant(p.start) if p.start is not None else old_start
-                appt_type = await _appt_type(conn, type_id)
-                await _dentist_exists(conn, dentist_id)
-                await _chair_exists(conn, chair_id)
-                hours, exceptions, busy = await _context(conn, [dentist_id], start - timedelta(days=1),
-                                                         start + timedelta(days=1), row["patient_id"], chair_id)
+                ctx = await queries.booking_context(conn, dentist_id=dentist_id, type_id=type_id,
+                                                    patient_id=row["patient_id"], chair_id=chair_id,
+                                                    lo=start - timedelta(days=1), hi=start + timedelta(days=1))
+                if ctx.appt_type is None:
+                    raise RpcError.app(Reason.NOT_FOUND, "That treatment type does not exist.", fields={"type_id": "unknown"})
+                if not ctx.dentist_active:
+                    raise RpcError.app(Reason.NOT_FOUND, "That dentist does not exist.", fields={"dentist_id": "unknown"})
+                if chair_id is not None and not ctx.chair_active:
+                    raise RpcError.app(Reason.NOT_FOUND, "That chair does not exist.", fields={"chair_id": "unknown"})
                 try:
-                    end = rules.check_booking(settings=settings, role=ident.role, appt_type=appt_type,
+                    end = rules.check_booking(settings=settings, role=ident.role, appt_type=ctx.appt_type,
                                               dentist_id=dentist_id, patient_id=row["patient_id"], chair_id=chair_id,
-                                              start=start, hours=hours, exceptions=exceptions, busy=busy, now=now,
-                                              exclude_appointment_id=p.id)
+                                              start=start, hours=ctx.hours, exceptions=ctx.exceptions, busy=ctx.busy,
+                                              now=now, exclude_appointment_id=p.id)
                 except rules.BookingError as exc:
                     raise _booking_error(exc) from None
                 values.update(dentist_id=dentist_id, type_id=type_id, chair_id=chair_id, start_at=start, end_at=end)
             if p.notes is not None:
                 values["notes"] = p.notes
-            await conn.execute(update(t.appointments).where(t.appointments.c.id == p.id).values(**values))
-            return await _wire_appointment(conn, p.id)
+            return await queries.update_appointment(conn, p.id, values)
     except RpcError:
         raise
     except Exception as exc:

@@ -84,9 +84,13 @@ async def fetch_changes(conn: asyncpg.Connection, after: int, upto: int | None =
 class Relay:
     """Holds the instance's position in the feed and the set of live subscribers."""
 
-    def __init__(self, dsn: str, poll_seconds: float = 1.0, metrics=None) -> None:
+    def __init__(self, dsn: str, poll_seconds: float = 1.0, metrics=None, fanout_interval: float = 0.0) -> None:
         self.dsn = dsn
         self.poll_seconds = poll_seconds
+        # Under load, fan out at most once per interval so changes that arrive together share one
+        # write per client; a change after a quiet spell still goes out at once.
+        self.fanout_interval = fanout_interval
+        self._last_fanout = 0.0
         self.metrics = metrics
         self.position = 0  # the last seq read and fanned out by this instance
         self.subscribers: set[ClientConnection] = set()
@@ -148,6 +152,9 @@ class Relay:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+            wait = self._last_fanout + self.fanout_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
                 await self.catch_up()
             except Exception as exc:
@@ -177,6 +184,7 @@ class Relay:
                 self.metrics.events_relayed.inc()
                 self.metrics.commit_to_send.observe(max(0.0, (now - row.committed_at).total_seconds()))
         last = rows[-1].seq
+        self._last_fanout = time.monotonic()
         if len(rows) == 1:
             row = rows[0]
             frame_for = row.frame_for

@@ -18,15 +18,14 @@ import asyncpg
 from .. import booking as rules
 from ..protocol import OCCUPYING_STATUSES
 
-__all__ = ["BookingContext", "appointment_by_key", "booking_context", "insert_appointment"]
+__all__ = ["BookingContext", "appointment_by_key", "booking_context", "insert_appointment", "lock_for_change",
+           "update_appointment", "UPDATABLE"]
 
 _OCCUPYING = sorted(OCCUPYING_STATUSES)
 
-_CONTEXT_SQL = """
+_CONTEXT_SQL_TEMPLATE = """
 SELECT json_build_object(
-  'settings', (SELECT json_build_object('timezone', s.timezone, 'slot_minutes', s.slot_minutes,
-                 'min_notice_minutes', s.min_notice_minutes, 'max_advance_days', s.max_advance_days,
-                 'late_cancel_hours', s.late_cancel_hours) FROM clinic_settings s LIMIT 1),
+  'settings', {settings},
   'type', (SELECT json_build_object('id', t.id, 'name', t.name, 'duration_minutes', t.duration_minutes,
              'patient_bookable', t.patient_bookable, 'active', t.active) FROM appointment_types t WHERE t.id = $2),
   'dentist_active', (SELECT d.active FROM dentists d WHERE d.id = $1),
@@ -45,6 +44,20 @@ SELECT json_build_object(
              AND a.status = ANY($7::text[]) AND a.end_at > $5 AND a.start_at < $6)
 )::text
 """
+
+_SETTINGS_JSON = """(SELECT json_build_object('timezone', s.timezone, 'slot_minutes', s.slot_minutes,
+                 'min_notice_minutes', s.min_notice_minutes, 'max_advance_days', s.max_advance_days,
+                 'late_cancel_hours', s.late_cancel_hours) FROM clinic_settings s LIMIT 1)"""
+
+_LOCK_SQL = f"""
+SELECT set_config('clinic.user_id', $2, true) AS actor, clinic_wire_appointment(a)::text AS row,
+       {_SETTINGS_JSON}::text AS settings
+FROM appointments a WHERE a.id = $1 FOR UPDATE OF a
+"""
+
+_CONTEXT_SQL = _CONTEXT_SQL_TEMPLATE.replace("{settings}", _SETTINGS_JSON)
+
+UPDATABLE = ("status", "notes", "dentist_id", "type_id", "chair_id", "start_at", "end_at", "updated_by")
 
 _INSERT_SQL = """
 WITH actor AS (SELECT set_config('clinic.user_id', $1, true))
@@ -71,17 +84,41 @@ def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-async def booking_context(pool: asyncpg.Pool, *, dentist_id: int, type_id: int, patient_id: int,
+def _settings(s: dict[str, Any]) -> rules.ClinicSettings:
+    return rules.ClinicSettings(
+        timezone=s["timezone"], slot_minutes=s["slot_minutes"], min_notice_minutes=s["min_notice_minutes"],
+        max_advance_days=s["max_advance_days"], late_cancel_hours=s["late_cancel_hours"])
+
+
+async def lock_for_change(conn: asyncpg.Connection, appt_id: int, user_id: int
+                          ) -> tuple[dict[str, Any] | None, rules.ClinicSettings]:
+    """Inside a transaction: tag the acting user, lock the appointment, read it and the clinic settings."""
+    row = await conn.fetchrow(_LOCK_SQL, appt_id, str(user_id))
+    if row is None:
+        settings = json.loads(await conn.fetchval(f"SELECT {_SETTINGS_JSON}::text"))
+        return None, _settings(settings)
+    return json.loads(row["row"]), _settings(json.loads(row["settings"]))
+
+
+async def update_appointment(conn: asyncpg.Connection, appt_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """UPDATE the given columns (from UPDATABLE only) and return the new wire row."""
+    cols = [c for c in values if c in UPDATABLE]
+    if len(cols) != len(values):
+        raise ValueError(f"not updatable: {sorted(set(values) - set(UPDATABLE))}")
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(cols, start=2))
+    raw = await conn.fetchval(f"UPDATE appointments SET {sets} WHERE id = $1 "
+                              "RETURNING clinic_wire_appointment(appointments)::text", appt_id, *(values[c] for c in cols))
+    return json.loads(raw)
+
+
+async def booking_context(pool: asyncpg.Pool | asyncpg.Connection, *, dentist_id: int, type_id: int, patient_id: int,
                           chair_id: int | None, lo: datetime, hi: datetime) -> BookingContext:
     """Settings, the type, who exists, hours, exceptions and busy intervals around [lo, hi), in one read."""
     raw = await pool.fetchval(_CONTEXT_SQL, dentist_id, type_id, patient_id, chair_id, lo, hi, _OCCUPYING)
     c = json.loads(raw)
-    s = c["settings"]
     t = c["type"]
     return BookingContext(
-        settings=rules.ClinicSettings(
-            timezone=s["timezone"], slot_minutes=s["slot_minutes"], min_notice_minutes=s["min_notice_minutes"],
-            max_advance_days=s["max_advance_days"], late_cancel_hours=s["late_cancel_hours"]),
+        settings=_settings(c["settings"]),
         appt_type=(rules.ApptType(id=t["id"], name=t["name"], duration_minutes=t["duration_minutes"],
                                   patient_bookable=t["patient_bookable"]) if t and t["active"] else None),
         dentist_active=c["dentist_active"],
