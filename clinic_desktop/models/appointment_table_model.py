@@ -31,6 +31,7 @@ _ROW_ROLES = [
 # Kinds whose rows only feed the display text (names), never the set of appointment rows.
 _LOOKUP_KINDS = {"dentist", "patient", "appointment_type", "chair", "settings"}
 _TIME_COLUMNS = (0, 1)  # When, Until: sorted by the start instant
+_SORT_ROLE = int(AppointmentRole.SORT)  # a plain int: compared on every call of data() while sorting
 
 
 class _Derived:
@@ -82,10 +83,10 @@ class AppointmentTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == _SORT_ROLE:  # asked O(n log n) times while sorting: first, and cached
+            return self.sort_key(index.row(), index.column())  # None for an invalid index (row -1)
         if not index.isValid() or index.row() >= len(self._ids):
             return None
-        if role == AppointmentRole.SORT:  # asked O(n log n) times while sorting: keep it first and cached
-            return self.sort_key(index.row(), index.column())
         row = self._store.get("appointment", self._ids[index.row()])
         if row is None:
             return None
