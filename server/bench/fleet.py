@@ -199,7 +199,7 @@ def _collect(clients: list[RawClient], written: list[int]) -> dict[str, Any]:
 class Fleet:
     """N worker processes holding simulated clients against one server (ours or the peer)."""
 
-    def __init__(self, host: str, port: int, workers: int) -> None:
+    def __init__(self, host: str, port: int, workers: int, pin=None) -> None:
         ctx = mp.get_context("spawn")
         self.stop = ctx.Event()
         self._commands = [ctx.Queue() for _ in range(workers)]
@@ -208,6 +208,8 @@ class Fleet:
                        for q, r in zip(self._commands, self._replies)]
         for p in self._procs:
             p.start()
+            if pin is not None:
+                pin(p.pid)
 
     def _all(self, cmd: str, args: list[Any], timeout: float = 900) -> list[Any]:
         for q, a in zip(self._commands, args):

@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", help="an external, migrated, demo-seeded database (default: embedded, temporary)")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for the JSON and plots")
     p.add_argument("--short", action="store_true", help="a few seconds of each scenario (the test suite runs it)")
+    p.add_argument("--pin", action="store_true",
+                   help="pin the system under test (server, PostgreSQL, peer) to CPU 0 and the clients to the others")
 
 
 # ---------------------------------------------------------------------------------------------- database, server
@@ -114,6 +116,54 @@ async def _bench_pairs(url: str) -> list[tuple[int, int]]:
     finally:
         await conn.close()
     return list(zip(dentists, patients))
+
+
+def _pin(pid: int, cpus: set[int], children: bool = False) -> None:
+    """Pin a process (and, for PostgreSQL's postmaster, its current children) to `cpus`; later forks inherit it."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *(proc.children(recursive=True) if children else [])]
+        for p in procs:
+            p.cpu_affinity(sorted(cpus))
+    except (psutil.Error, OSError):
+        pass
+
+
+def _postmaster_pid(url: str) -> int | None:
+    import psutil
+
+    host = url.split("host=", 1)[1].split("&", 1)[0] if "host=" in url else None
+    for p in psutil.process_iter(["pid", "name", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if p.info["name"] == "postgres" and host and any(host in c for c in cmd) and "-D" in cmd:
+            return p.info["pid"]
+    return None
+
+
+class Pinning:
+    """System under test on CPU 0, load generators (client workers, writers) on the rest."""
+
+    def __init__(self, enabled: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.enabled = enabled and len(cpus) >= 2
+        self.server_cpus = {cpus[0]} if self.enabled else set(cpus)
+        self.client_cpus = set(cpus[1:]) if self.enabled else set(cpus)
+
+    def server(self, pid: int, children: bool = False) -> None:
+        if self.enabled:
+            _pin(pid, self.server_cpus, children)
+
+    def clients(self, pid: int) -> None:
+        if self.enabled:
+            _pin(pid, self.client_cpus)
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "not pinned: server, PostgreSQL and clients share every CPU"
+        return (f"server, PostgreSQL and peer pinned to CPU {sorted(self.server_cpus)}; "
+                f"client workers and writers to CPU {sorted(self.client_cpus)}")
 
 
 def _free_port() -> int:
@@ -360,9 +410,10 @@ def _rss(pid: int) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
-def _idle(ws_port: int, pid: int, tokens: dict[str, str], counts: list[int], workers: int, since: int) -> list[dict]:
+def _idle(ws_port: int, pid: int, tokens: dict[str, str], counts: list[int], workers: int, since: int,
+          pinning: "Pinning") -> list[dict]:
     rows = []
-    fleet = Fleet("127.0.0.1", ws_port, workers)
+    fleet = Fleet("127.0.0.1", ws_port, workers, pinning.clients)
     try:
         time.sleep(1.0)
         base = _rss(pid)
@@ -464,6 +515,8 @@ def run(args: argparse.Namespace) -> int:
                  if k not in ("database_url", "func")},
     }
     samples: dict[str, list[float]] = {}
+    pinning = Pinning(args.pin)
+    result["pinning"] = pinning.describe()
     progress = tqdm(total=len(scenarios), desc="bench", unit="scenario", file=sys.stderr)
     try:
         if args.database_url:
@@ -471,9 +524,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"preparing an embedded PostgreSQL in {tmp}", flush=True)
             pg, db_url = _prepare_db(tmp)
+            postmaster = _postmaster_pid(db_url)
+            if postmaster is not None:
+                pinning.server(postmaster, children=True)
+        pinning.clients(os.getpid())  # the writers run here
+        print(pinning.describe(), flush=True)
         asyncio.run(_bench_seed(db_url))
         pairs = asyncio.run(_bench_pairs(db_url))
         server, port = _start_server(db_url, tmp / "data", tmp / "server.log")
+        pinning.server(server.pid)
         ws_url = f"ws://127.0.0.1:{port}/ws"
         tokens = asyncio.run(_tokens(ws_url))
         desk = tokens["frontdesk"]
@@ -482,7 +541,7 @@ def run(args: argparse.Namespace) -> int:
             versions = asyncio.run(_create_fanout_appointments(ws_url, desk, pairs))
 
         if {"fanout", "rates"} & set(scenarios):
-            fleet = Fleet("127.0.0.1", port, args.workers)
+            fleet = Fleet("127.0.0.1", port, args.workers, pinning.clients)
             try:
                 opened, errors = fleet.open(_specs(args.clients, tokens), _max_seq(db_url))
                 print(f"{opened}/{args.clients} clients signed in and subscribed", flush=True)
@@ -514,7 +573,8 @@ def run(args: argparse.Namespace) -> int:
             # The peer holds one broadcaster subscription from start-up: broadcaster 0.3.1 drops clients
             # that subscribe while its first LISTEN is still in flight (see docs/BENCHMARKS.md).
             peer, peer_port = start_peer(db_url, tmp / "peer.log", hold_subscription=True)
-            fleet = Fleet("127.0.0.1", peer_port, args.workers)
+            pinning.server(peer.pid)
+            fleet = Fleet("127.0.0.1", peer_port, args.workers, pinning.clients)
             try:
                 opened, errors = fleet.open(_specs(args.clients, None), 0)
                 print(f"{opened}/{args.clients} clients connected to the broadcaster peer", flush=True)
@@ -531,9 +591,10 @@ def run(args: argparse.Namespace) -> int:
         if "idle" in scenarios:
             _stop(server)  # a fresh process, so the baseline is an idle server's
             server, port = _start_server(db_url, tmp / "data", tmp / "server.log")
+            pinning.server(server.pid)
             ws_url = f"ws://127.0.0.1:{port}/ws"
             print("\n== idle connections (signed in and subscribed)", flush=True)
-            result["idle"] = _idle(port, server.pid, tokens, idle_counts, args.workers, _max_seq(db_url))
+            result["idle"] = _idle(port, server.pid, tokens, idle_counts, args.workers, _max_seq(db_url), pinning)
             progress.update()
 
         if "bookings" in scenarios:
