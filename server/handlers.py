@@ -391,6 +391,11 @@ async def auth_refresh(app, session, p: RefreshParams) -> dict[str, Any]:
         if family is not None:
             async with app.db.transaction() as conn:
                 await app.tokens.revoke_family(conn, family)
+            _end_sessions(app, session, lambda other: other.family_id == family, "signed out: sign-in ended for safety")
+            if session.identity is not None and session.identity.family_id == family:
+                session.identity = None  # this connection gets the error; it is signed out, not closed
+                session.live = False
+                app.relay.subscribers.discard(session)
         raise
     access, ttl = app.tokens.issue_access(user, family)
     session.identity, _ = app.tokens.decode_access(access)
@@ -402,8 +407,24 @@ async def auth_logout(app, session, p: NoParams) -> dict[str, Any]:
     if ident.family_id:
         async with app.db.transaction() as conn:
             await app.tokens.revoke_family(conn, ident.family_id)
+        _end_sessions(app, session, lambda other: other.family_id == ident.family_id, "signed out")
     session.identity = None
     return {"ok": True}
+
+
+def _end_sessions(app, keep, match, why: str) -> None:
+    """Sign out, here and now, every other connection on this server whose identity `match`es.
+
+    They get no more events and are closed with 4002, so their clients try `auth.refresh` (which
+    fails for a revoked sign-in) and then ask for the password.
+    """
+    for other in tuple(app.connections):
+        if other is keep or other.identity is None or not match(other.identity):
+            continue
+        other.identity = None
+        other.live = False
+        app.relay.subscribers.discard(other)
+        other._drop_task = asyncio.ensure_future(other.ws.close(WS_CLOSE_AUTH_EXPIRED, why))
 
 
 async def auth_change_password(app, session, p: ChangePasswordParams) -> dict[str, Any]:
@@ -426,12 +447,14 @@ async def auth_change_password(app, session, p: ChangePasswordParams) -> dict[st
         row = (await conn.execute(select(t.users).where(t.users.c.id == ident.user_id).with_for_update())).first()
         if row is None or not row.active:
             raise RpcError.app(Reason.UNAUTHENTICATED, "Please sign in again.")
-        if not verify_password(row.password_hash, p.current_password):
+        # argon2 is deliberately slow: keep it off the event loop, where every client's frames wait.
+        if not await asyncio.to_thread(verify_password, row.password_hash, p.current_password):
             app.login_failures.add(key_user)
             raise RpcError.app(Reason.UNAUTHENTICATED, "The current password is not right.")
+        new_hash = await asyncio.to_thread(hash_password, p.new_password)
         await conn.execute(
             update(t.users).where(t.users.c.id == row.id)
-            .values(password_hash=hash_password(p.new_password), password_changed_at=func.clock_timestamp())
+            .values(password_hash=new_hash, password_changed_at=func.clock_timestamp())
         )
         await conn.execute(
             update(t.refresh_tokens)
@@ -444,13 +467,7 @@ async def auth_change_password(app, session, p: ChangePasswordParams) -> dict[st
     app.login_failures.reset(key_user)
     access, ttl = app.tokens.issue_access(user, family)
     session.identity, _ = app.tokens.decode_access(access)
-    for other in tuple(app.connections):
-        if other is not session and other.identity is not None and other.identity.user_id == ident.user_id:
-            # Signed out here and now: no more events, and the client is told to authenticate again.
-            other.identity = None
-            other.live = False
-            app.relay.subscribers.discard(other)
-            other._drop_task = asyncio.ensure_future(other.ws.close(WS_CLOSE_AUTH_EXPIRED, "signed out: password changed"))
+    _end_sessions(app, session, lambda other: other.user_id == ident.user_id, "signed out: password changed")
     app.log.info("user %s changed their password; other sessions ended", ident.user_id)
     return {"user": _public(user), "access_token": access, "refresh_token": refresh, "expires_in": ttl}
 

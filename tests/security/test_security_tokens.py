@@ -55,10 +55,15 @@ async def test_tampered_and_foreign_tokens_sign_nobody_in(server):
 
 
 async def test_refresh_reuse_revokes_the_family_everywhere(server):
-    """A stolen refresh token used by the thief after the owner (or vice versa) ends that sign-in for both; other sign-ins live on."""
-    async with RpcClient(server.ws_url) as owner, RpcClient(server.ws_url) as thief, RpcClient(server.ws_url) as other:
+    """A stolen refresh token used after the owner's refresh ends that sign-in: tokens refused, its live connections closed 4002; other sign-ins live on."""
+    async with RpcClient(server.ws_url) as owner, RpcClient(server.ws_url) as thief, RpcClient(server.ws_url) as other, \
+            RpcClient(server.ws_url) as stolen:
         first = await owner.login("bob")
         elsewhere = await other.login("bob")  # bob on a second machine: a different family
+        await other.subscribe(None)
+        # The thief also got bob's access token and is watching bob's schedule with it.
+        await stolen.call("auth.resume", access_token=first["access_token"])
+        await stolen.subscribe(None)
         rotated = await owner.call("auth.refresh", refresh_token=first["refresh_token"])
         exc = await refused(thief.call("auth.refresh", refresh_token=first["refresh_token"]))
         assert exc.reason == "unauthenticated"
@@ -67,9 +72,26 @@ async def test_refresh_reuse_revokes_the_family_everywhere(server):
             assert exc.reason == "unauthenticated"
         exc = await refused(thief.call("auth.resume", access_token=rotated["access_token"]))
         assert exc.reason == "unauthenticated"
+        # Every live connection of that sign-in is cut off at once (4002), not at token expiry.
+        assert await stolen.wait_closed(timeout=30) == 4002
+        assert await owner.wait_closed(timeout=30) == 4002
+        assert not other.closed
         # The other machine's sign-in is not part of the family and still refreshes.
         again = await other.call("auth.refresh", refresh_token=elsewhere["refresh_token"])
         assert again["user"]["role"] == "patient"
+
+
+async def test_logout_cuts_off_a_connection_using_a_stolen_access_token(server):
+    """After bob signs out, a connection that resumed with his access token is closed 4002 and can resume no more."""
+    async with RpcClient(server.ws_url) as bob, RpcClient(server.ws_url) as stolen:
+        login = await bob.login("bob")
+        await stolen.call("auth.resume", access_token=login["access_token"])
+        await stolen.subscribe(None)
+        assert await bob.call("auth.logout") == {"ok": True}
+        assert await stolen.wait_closed(timeout=30) == 4002
+    async with RpcClient(server.ws_url) as c:
+        exc = await refused(c.call("auth.resume", access_token=login["access_token"]))
+        assert exc.reason == "unauthenticated"
 
 
 async def test_password_change_ends_every_other_session(server):
