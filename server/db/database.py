@@ -56,8 +56,9 @@ class Database:
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
+                    # min_size=0: with a floor, asyncpg logs a traceback every second while the database is down.
                     self._pool = await asyncpg.create_pool(
-                        self.location.asyncpg_dsn, min_size=1, max_size=self.pool_size, reset=_keep_session,
+                        self.location.asyncpg_dsn, min_size=0, max_size=self.pool_size, reset=_keep_session,
                         server_settings={"application_name": "clinic-server", "TimeZone": "UTC"})
         return self._pool
 
