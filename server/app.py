@@ -104,7 +104,7 @@ class ClinicServer:
             ssl_ctx.load_cert_chain(str(cfg.tls_cert), str(cfg.tls_key))
         self._server = await serve(
             self._handle, cfg.host, cfg.port, process_request=self._http, max_size=HARD_FRAME_LIMIT,
-            ssl=ssl_ctx, ping_interval=cfg.ping_seconds, ping_timeout=cfg.ping_seconds, max_queue=16,
+            ssl=ssl_ctx, ping_interval=cfg.ping_seconds or None, ping_timeout=cfg.ping_seconds or None, max_queue=16,
             # Each event is encoded once and sent to many clients; per-connection deflate would
             # compress it again for every one of them (and make a slow reader look fast).
             compression=None,

@@ -34,7 +34,7 @@ class Config:
     demo: bool = False
     retention_days: int = 7
     heartbeat_seconds: float = 5.0
-    ping_seconds: float = 20.0  # WebSocket ping interval, and how long a pong may take before the link is closed
+    ping_seconds: float = 20.0  # WebSocket ping interval, and how long a pong may take (0: no pings)
     poll_seconds: float = 1.0
     fanout_interval_ms: float = 0.0
     send_buffer_kib: int = 1024

@@ -95,7 +95,9 @@ def _worker(host: str, port: int, commands, replies, stop) -> None:
                 for c in clients:
                     c.frames.clear()
                     c.times.clear()
-                receive_loop(clients, stop.is_set)
+                receive_loop(clients, stop.is_set, raw=arg)
+                for c in clients:
+                    c.feed_chunks()
                 replies.put(("measure", None))
             elif cmd == "collect":
                 replies.put(("collect", _collect(clients, arg)))
@@ -228,10 +230,11 @@ class Fleet:
         results = self._all("open", [(since, specs[w::n]) for w in range(n)])
         return sum(r["opened"] for r in results), [e for r in results for e in r["errors"]]
 
-    def start_measuring(self) -> None:
+    def start_measuring(self, raw: bool = False) -> None:
+        """Start listening; `raw` (only when the server sends no pings) defers frame parsing to the end."""
         self.stop.clear()
         for q in self._commands:
-            q.put(("measure", None))
+            q.put(("measure", raw))
 
     def stop_measuring(self) -> None:
         self.stop.set()

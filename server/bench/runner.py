@@ -175,7 +175,8 @@ def _free_port() -> int:
 def _start_server(url: str, data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = dict(os.environ)
-    env.update(CLINIC_WRITES_PER_MINUTE="100000000", CLINIC_LOG_LEVEL="WARNING")
+    # No keepalive pings: the clients listen without parsing while measuring (sync.heartbeat still flows).
+    env.update(CLINIC_WRITES_PER_MINUTE="100000000", CLINIC_LOG_LEVEL="WARNING", CLINIC_PING_SECONDS="0")
     env.pop("CLINIC_DATABASE_URL", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     log = open(log_path, "ab")
@@ -365,9 +366,9 @@ def _specs(n: int, tokens: dict[str, str] | None) -> list[ClientSpec]:
 
 
 def _step(fleet: Fleet, system: str, ws_url: str, db_url: str, token: str, versions: dict[int, int],
-          per_minute: int, seconds: float) -> dict[str, Any]:
+          per_minute: int, seconds: float, raw: bool = True) -> dict[str, Any]:
     start = _max_seq(db_url)
-    fleet.start_measuring()
+    fleet.start_measuring(raw)
     time.sleep(0.2)
     writer = asyncio.run(_write(ws_url, token, versions, per_minute, seconds))
     written = _seqs_after(db_url, start)
@@ -578,7 +579,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 opened, errors = fleet.open(_specs(args.clients, None), 0)
                 print(f"{opened}/{args.clients} clients connected to the broadcaster peer", flush=True)
-                s = _step(fleet, "broadcaster peer", ws_url, db_url, desk, versions, args.events_per_minute, args.seconds)
+                # uvicorn pings its WebSocket clients, so they parse (and answer) as they go.
+                s = _step(fleet, "broadcaster peer", ws_url, db_url, desk, versions, args.events_per_minute,
+                          args.seconds, raw=False)
                 samples["broadcaster peer"] = s.pop("_sample")
                 result["peer"] = {"summary": s, "per_client": s.pop("_per_client"), "setup_errors": errors}
                 print(_table("fanout: broadcaster + Starlette peer", _step_row(s)), flush=True)

@@ -42,13 +42,14 @@ def _masked(opcode: int, payload: bytes) -> bytes:
 class RawClient:
     """One connection. `frames` and `times` grow with every text frame received (payload bytes)."""
 
-    __slots__ = ("sock", "buf", "frames", "times", "closed", "tag", "_ids")
+    __slots__ = ("sock", "buf", "frames", "times", "chunks", "closed", "tag", "_ids")
 
     def __init__(self, sock: socket.socket, tag: Any = None) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.frames: list[bytes] = []
         self.times: list[float] = []
+        self.chunks: list[tuple[float, bytes]] = []  # raw reads kept by `receive_loop(raw=True)`
         self.closed = False
         self.tag = tag
         self._ids = 0
@@ -131,6 +132,12 @@ class RawClient:
         if pos:
             del buf[:pos]
 
+    def feed_chunks(self) -> None:
+        """Split the raw reads kept during a measurement, each frame timed by the read that completed it."""
+        for now, data in self.chunks:
+            self.feed(data, now)
+        self.chunks.clear()
+
     def close(self) -> None:
         try:
             self.sock.setblocking(True)
@@ -141,8 +148,12 @@ class RawClient:
         self.sock.close()
 
 
-def receive_loop(clients: Iterable[RawClient], should_stop: Callable[[], bool]) -> None:
-    """Read every client's socket until `should_stop()`; one epoll, no per-client tasks."""
+def receive_loop(clients: Iterable[RawClient], should_stop: Callable[[], bool], raw: bool = False) -> None:
+    """Read every client's socket until `should_stop()`; one epoll, no per-client tasks.
+
+    With `raw`, reads are only timed and kept (`feed_chunks` splits them later): the cheapest way to
+    listen while measuring, for a server that sends no pings to answer.
+    """
     ep = select.epoll()
     by_fd: dict[int, RawClient] = {}
     for c in clients:
@@ -168,6 +179,9 @@ def receive_loop(clients: Iterable[RawClient], should_stop: Callable[[], bool]) 
                     ep.unregister(fd)
                     del by_fd[fd]
                     continue
-                c.feed(data, clock())
+                if raw:
+                    c.chunks.append((clock(), data))
+                else:
+                    c.feed(data, clock())
     finally:
         ep.close()
