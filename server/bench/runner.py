@@ -42,7 +42,7 @@ LONDON = ZoneInfo("Europe/London")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("fanout", "rates", "peer", "idle", "bookings", "store")
 BENCH_DENTISTS = 24
-FANOUT_APPOINTMENTS = 48
+FANOUT_APPOINTMENTS = 480  # enough in flight that the writer keeps its rate while calls are slow
 USERS = {"admin": ("frontdesk",), "dentist": ("drsmith", "drpatel"), "patient": ("alice", "bob")}
 
 
@@ -286,12 +286,14 @@ async def _tokens(ws_url: str) -> dict[str, str]:
     return out
 
 
-def _slots(pairs: list[tuple[int, int]], skip_days: int = 7) -> list[tuple[int, int, str]]:
-    """Collision-free (dentist, patient, start) bookings: weekdays 08:00-17:30 London, 30 min (type 1)."""
+def _slots(pairs: list[tuple[int, int]], skip_days: int = 7, until_days: int = 80) -> list[tuple[int, int, str]]:
+    """Collision-free (dentist, patient, start) bookings: weekdays 08:00-17:30 London, 30 min (type 1).
+
+    Days 7-79 ahead are the bookings scenario's; days 80-87 hold the fan-out writer's appointments."""
     out: list[tuple[int, int, str]] = []
     today = datetime.now(LONDON).date()
     d = today + timedelta(days=skip_days)
-    while d < today + timedelta(days=88):
+    while d < today + timedelta(days=until_days):
         if d.weekday() < 5:
             for h in range(8, 18):
                 for m in (0, 30):
@@ -306,7 +308,7 @@ async def _create_fanout_appointments(ws_url: str, token: str, pairs: list[tuple
     c = await Rpc.open(ws_url)
     await c.call("auth.resume", access_token=token)
     out = {}
-    for dentist, patient, start in _slots(pairs, skip_days=80)[:FANOUT_APPOINTMENTS]:
+    for dentist, patient, start in _slots(pairs, skip_days=80, until_days=88)[:FANOUT_APPOINTMENTS]:
         appt = await c.call("appointments.create", dentist_id=dentist, patient_id=patient, type_id=1, start=start)
         out[appt["id"]] = appt["version"]
     await c.close()
@@ -316,7 +318,7 @@ async def _create_fanout_appointments(ws_url: str, token: str, pairs: list[tuple
 async def _write(ws_url: str, token: str, versions: dict[int, int], per_minute: int, seconds: float) -> dict[str, Any]:
     """Front-desk note edits at `per_minute`, spread over the appointments (one in flight each)."""
     ids = list(versions)
-    conns = [await Rpc.open(ws_url) for _ in range(min(16, len(ids)))]
+    conns = [await Rpc.open(ws_url) for _ in range(min(32, len(ids)))]
     for c in conns:
         await c.call("auth.resume", access_token=token)
     per_appt = per_minute / 60.0 / len(ids)
