@@ -29,7 +29,7 @@ def _b64(obj: dict) -> str:
 
 
 async def test_tampered_and_foreign_tokens_sign_nobody_in(server):
-    """A token with its claims swapped, one for a user that does not exist, or one from a stale password epoch is refused."""
+    """Tokens with claims swapped, a foreign or missing signature, no or past expiry, an unknown user or a stale password epoch are refused."""
     async with RpcClient(server.ws_url) as alice:
         login = await alice.login("alice")
     header, payload, signature = login["access_token"].split(".")
@@ -43,6 +43,7 @@ async def test_tampered_and_foreign_tokens_sign_nobody_in(server):
         "HS256 with a guessable key": jwt.encode({**claims, "role": "admin"}, "secret", algorithm="HS256"),
         "user that does not exist": jwt.encode({**claims, "sub": "99999", "exp": now + 900}, secret, algorithm="HS256"),
         "stale password epoch": jwt.encode({**claims, "pwd": 12345, "exp": now + 900}, secret, algorithm="HS256"),
+        "expired a minute ago": jwt.encode({**claims, "iat": now - 1000, "exp": now - 60}, secret, algorithm="HS256"),
         "no expiry": jwt.encode({k: v for k, v in claims.items() if k != "exp"}, secret, algorithm="HS256"),
     }
     async with RpcClient(server.ws_url) as c:
