@@ -668,62 +668,66 @@ async def appointments_update(app, session, p: UpdateParams) -> dict[str, Any]:
     ident = _require(session)
     _rate_limit(app, ident)
     pool = await app.db.pool()
+    conflict = "Someone else changed this appointment a moment ago. Here is the latest."
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            found, settings = await queries.lock_for_change(conn, p.id, ident.user_id)
-            row = _may_change(ident, found)
-            if row["version"] != p.version:
-                raise RpcError.app(Reason.VERSION_CONFLICT,
-                                   "Someone else changed this appointment a moment ago. Here is the latest.",
-                                   current=_visible(ident, row))
-            now = _now()
-            values: dict[str, Any] = {"updated_by": ident.user_id}
-            old_start = datetime.fromisoformat(row["start"])
-            moving = any(v is not None for v in (p.start, p.dentist_id, p.type_id)) or (
-                p.chair_id is not None and p.chair_id != row["chair_id"])
-            if ident.role == "patient":
-                if p.chair_id is not None or p.notes is not None:
-                    raise RpcError.app(Reason.FORBIDDEN, "Please ask the clinic to change that.")
-                if moving or p.status == "cancelled":
-                    try:
-                        rules.check_patient_change(settings=settings, start=old_start, now=now)
-                    except rules.BookingError as exc:
-                        raise _booking_error(exc) from None
-            if ident.role == "dentist" and p.dentist_id is not None and p.dentist_id != ident.dentist_id:
-                raise RpcError.app(Reason.FORBIDDEN, "Dentists cannot hand appointments to a colleague.")
-            if p.status is not None and p.status != row["status"]:
+        # Read and check, then one conditional write (see queries.update_appointment).
+        found, settings = await queries.read_for_change(pool, p.id)
+        row = _may_change(ident, found)
+        if row["version"] != p.version:
+            raise RpcError.app(Reason.VERSION_CONFLICT, conflict, current=_visible(ident, row))
+        now = _now()
+        values: dict[str, Any] = {"updated_by": ident.user_id}
+        old_start = datetime.fromisoformat(row["start"])
+        moving = any(v is not None for v in (p.start, p.dentist_id, p.type_id)) or (
+            p.chair_id is not None and p.chair_id != row["chair_id"])
+        if ident.role == "patient":
+            if p.chair_id is not None or p.notes is not None:
+                raise RpcError.app(Reason.FORBIDDEN, "Please ask the clinic to change that.")
+            if moving or p.status == "cancelled":
                 try:
-                    rules.check_transition(row["status"], p.status, role=ident.role, start=old_start, now=now)
+                    rules.check_patient_change(settings=settings, start=old_start, now=now)
                 except rules.BookingError as exc:
                     raise _booking_error(exc) from None
-                values["status"] = p.status
-            if moving:
-                if row["status"] not in ("scheduled", "confirmed"):
-                    raise RpcError.app(Reason.INVALID_TRANSITION, "Only a scheduled or confirmed appointment can be moved.")
-                dentist_id = p.dentist_id if p.dentist_id is not None else row["dentist_id"]
-                type_id = p.type_id if p.type_id is not None else row["type_id"]
-                chair_id = p.chair_id if p.chair_id is not None else row["chair_id"]
-                start = _parse_instant(p.start) if p.start is not None else old_start
-                ctx = await queries.booking_context(conn, dentist_id=dentist_id, type_id=type_id,
-                                                    patient_id=row["patient_id"], chair_id=chair_id,
-                                                    lo=start - timedelta(days=1), hi=start + timedelta(days=1))
-                if ctx.appt_type is None:
-                    raise RpcError.app(Reason.NOT_FOUND, "That treatment type does not exist.", fields={"type_id": "unknown"})
-                if not ctx.dentist_active:
-                    raise RpcError.app(Reason.NOT_FOUND, "That dentist does not exist.", fields={"dentist_id": "unknown"})
-                if chair_id is not None and not ctx.chair_active:
-                    raise RpcError.app(Reason.NOT_FOUND, "That chair does not exist.", fields={"chair_id": "unknown"})
-                try:
-                    end = rules.check_booking(settings=settings, role=ident.role, appt_type=ctx.appt_type,
-                                              dentist_id=dentist_id, patient_id=row["patient_id"], chair_id=chair_id,
-                                              start=start, hours=ctx.hours, exceptions=ctx.exceptions, busy=ctx.busy,
-                                              now=now, exclude_appointment_id=p.id)
-                except rules.BookingError as exc:
-                    raise _booking_error(exc) from None
-                values.update(dentist_id=dentist_id, type_id=type_id, chair_id=chair_id, start_at=start, end_at=end)
-            if p.notes is not None:
-                values["notes"] = p.notes
-            return await queries.update_appointment(conn, p.id, values)
+        if ident.role == "dentist" and p.dentist_id is not None and p.dentist_id != ident.dentist_id:
+            raise RpcError.app(Reason.FORBIDDEN, "Dentists cannot hand appointments to a colleague.")
+        if p.status is not None and p.status != row["status"]:
+            try:
+                rules.check_transition(row["status"], p.status, role=ident.role, start=old_start, now=now)
+            except rules.BookingError as exc:
+                raise _booking_error(exc) from None
+            values["status"] = p.status
+        if moving:
+            if row["status"] not in ("scheduled", "confirmed"):
+                raise RpcError.app(Reason.INVALID_TRANSITION, "Only a scheduled or confirmed appointment can be moved.")
+            dentist_id = p.dentist_id if p.dentist_id is not None else row["dentist_id"]
+            type_id = p.type_id if p.type_id is not None else row["type_id"]
+            chair_id = p.chair_id if p.chair_id is not None else row["chair_id"]
+            start = _parse_instant(p.start) if p.start is not None else old_start
+            ctx = await queries.booking_context(pool, dentist_id=dentist_id, type_id=type_id,
+                                                patient_id=row["patient_id"], chair_id=chair_id,
+                                                lo=start - timedelta(days=1), hi=start + timedelta(days=1))
+            if ctx.appt_type is None:
+                raise RpcError.app(Reason.NOT_FOUND, "That treatment type does not exist.", fields={"type_id": "unknown"})
+            if not ctx.dentist_active:
+                raise RpcError.app(Reason.NOT_FOUND, "That dentist does not exist.", fields={"dentist_id": "unknown"})
+            if chair_id is not None and not ctx.chair_active:
+                raise RpcError.app(Reason.NOT_FOUND, "That chair does not exist.", fields={"chair_id": "unknown"})
+            try:
+                end = rules.check_booking(settings=settings, role=ident.role, appt_type=ctx.appt_type,
+                                          dentist_id=dentist_id, patient_id=row["patient_id"], chair_id=chair_id,
+                                          start=start, hours=ctx.hours, exceptions=ctx.exceptions, busy=ctx.busy,
+                                          now=now, exclude_appointment_id=p.id)
+            except rules.BookingError as exc:
+                raise _booking_error(exc) from None
+            values.update(dentist_id=dentist_id, type_id=type_id, chair_id=chair_id, start_at=start, end_at=end)
+        if p.notes is not None:
+            values["notes"] = p.notes
+        updated = await queries.update_appointment(pool, p.id, p.version, ident.user_id, values)
+        if updated is None:  # changed between our read and our write
+            current, _ = await queries.read_for_change(pool, p.id)
+            raise RpcError.app(Reason.VERSION_CONFLICT, conflict,
+                               current=_visible(ident, current) if current else None)
+        return updated
     except RpcError:
         raise
     except Exception as exc:

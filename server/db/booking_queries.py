@@ -18,7 +18,7 @@ import asyncpg
 from .. import booking as rules
 from ..protocol import OCCUPYING_STATUSES
 
-__all__ = ["BookingContext", "appointment_by_key", "booking_context", "insert_appointment", "lock_for_change",
+__all__ = ["BookingContext", "appointment_by_key", "booking_context", "insert_appointment", "read_for_change",
            "update_appointment", "UPDATABLE"]
 
 _OCCUPYING = sorted(OCCUPYING_STATUSES)
@@ -49,10 +49,9 @@ _SETTINGS_JSON = """(SELECT json_build_object('timezone', s.timezone, 'slot_minu
                  'min_notice_minutes', s.min_notice_minutes, 'max_advance_days', s.max_advance_days,
                  'late_cancel_hours', s.late_cancel_hours) FROM clinic_settings s LIMIT 1)"""
 
-_LOCK_SQL = f"""
-SELECT set_config('clinic.user_id', $2, true) AS actor, clinic_wire_appointment(a)::text AS row,
-       {_SETTINGS_JSON}::text AS settings
-FROM appointments a WHERE a.id = $1 FOR UPDATE OF a
+_READ_SQL = f"""
+SELECT clinic_wire_appointment(a)::text AS row, {_SETTINGS_JSON}::text AS settings
+FROM appointments a WHERE a.id = $1
 """
 
 _CONTEXT_SQL = _CONTEXT_SQL_TEMPLATE.replace("{settings}", _SETTINGS_JSON)
@@ -90,25 +89,32 @@ def _settings(s: dict[str, Any]) -> rules.ClinicSettings:
         max_advance_days=s["max_advance_days"], late_cancel_hours=s["late_cancel_hours"])
 
 
-async def lock_for_change(conn: asyncpg.Connection, appt_id: int, user_id: int
-                          ) -> tuple[dict[str, Any] | None, rules.ClinicSettings]:
-    """Inside a transaction: tag the acting user, lock the appointment, read it and the clinic settings."""
-    row = await conn.fetchrow(_LOCK_SQL, appt_id, str(user_id))
+async def read_for_change(pool: asyncpg.Pool, appt_id: int) -> tuple[dict[str, Any] | None, rules.ClinicSettings]:
+    """The appointment's wire row (None if there is none) and the clinic settings, in one read."""
+    row = await pool.fetchrow(_READ_SQL, appt_id)
     if row is None:
-        settings = json.loads(await conn.fetchval(f"SELECT {_SETTINGS_JSON}::text"))
-        return None, _settings(settings)
+        return None, _settings(json.loads(await pool.fetchval(f"SELECT {_SETTINGS_JSON}::text")))
     return json.loads(row["row"]), _settings(json.loads(row["settings"]))
 
 
-async def update_appointment(conn: asyncpg.Connection, appt_id: int, values: dict[str, Any]) -> dict[str, Any]:
-    """UPDATE the given columns (from UPDATABLE only) and return the new wire row."""
+async def update_appointment(pool: asyncpg.Pool, appt_id: int, version: int, user_id: int,
+                             values: dict[str, Any]) -> dict[str, Any] | None:
+    """UPDATE the given columns (from UPDATABLE only) if the row is still at `version`, tagging the actor,
+    in one autocommit statement; returns the new wire row, or None when someone changed it meanwhile.
+
+    Optimistic: nothing is locked between the caller's read and this write, and the change feed's
+    commit-order lock is held only while PostgreSQL runs this one statement.
+    """
     cols = [c for c in values if c in UPDATABLE]
     if len(cols) != len(values):
         raise ValueError(f"not updatable: {sorted(set(values) - set(UPDATABLE))}")
-    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(cols, start=2))
-    raw = await conn.fetchval(f"UPDATE appointments SET {sets} WHERE id = $1 "
-                              "RETURNING clinic_wire_appointment(appointments)::text", appt_id, *(values[c] for c in cols))
-    return json.loads(raw)
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(cols, start=4))
+    raw = await pool.fetchval(
+        "WITH actor AS (SELECT set_config('clinic.user_id', $3, true)) "
+        f"UPDATE appointments SET {sets} FROM actor WHERE id = $1 AND version = $2 "
+        "RETURNING clinic_wire_appointment(appointments)::text",
+        appt_id, version, str(user_id), *(values[c] for c in cols))
+    return json.loads(raw) if raw is not None else None
 
 
 async def booking_context(pool: asyncpg.Pool | asyncpg.Connection, *, dentist_id: int, type_id: int, patient_id: int,

@@ -238,3 +238,37 @@ async def test_a_booking_is_audited_with_who_made_it(server):
     assert rows[by_desk["id"]]["changed_by"] == desk.user["id"] == int(rows[by_desk["id"]]["created_by"])
     assert rows[by_alice["id"]]["changed_by"] == alice.user["id"] == int(rows[by_alice["id"]]["created_by"])
     assert by_desk["source"] == "front_desk" and by_alice["source"] == "patient"
+
+
+async def test_concurrent_edits_of_one_version_one_wins_the_rest_see_the_latest(server):
+    """Ten desks save the same appointment version at once: one change lands, nine get
+    version_conflict with the winner's row, and the feed carries exactly one change."""
+    import asyncio
+
+    import asyncpg
+
+    desks = [RpcClient(server.ws_url) for _ in range(10)]
+    for d in desks:
+        await d.__aenter__()
+    try:
+        for d in desks:
+            await d.login("frontdesk")
+        current = await appointment(desks[0], 1)
+        conn = await asyncpg.connect(server.database_url)
+        try:
+            before = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM change_log")
+            outcomes = await asyncio.gather(*(
+                d.call("appointments.update", id=1, version=current["version"], notes=f"desk {i}")
+                for i, d in enumerate(desks)), return_exceptions=True)
+            changes = await conn.fetch("SELECT entity_id FROM change_log WHERE seq > $1", before)
+        finally:
+            await conn.close()
+        won = [o for o in outcomes if isinstance(o, dict)]
+        lost = [o for o in outcomes if isinstance(o, RpcError)]
+        assert len(won) == 1 and len(lost) == 9, outcomes
+        assert all(e.reason == "version_conflict" and e.extra["current"]["notes"] == won[0]["notes"] for e in lost)
+        assert [r["entity_id"] for r in changes] == [1]
+        assert won[0]["version"] == current["version"] + 1
+    finally:
+        for d in desks:
+            await d.close()
