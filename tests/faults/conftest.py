@@ -15,6 +15,21 @@ from tests.faults.counters import FAULTS
 from tests.server_process import ServerProcess
 
 
+def _raise_open_file_limit(wanted: int = 8192) -> None:
+    """1,000 clients need ~2,000 sockets here and 1,000 in the server (which inherits this limit)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+_raise_open_file_limit()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if FAULTS.touched:
         terminalreporter.write_line(FAULTS.summary("fault suite"))
