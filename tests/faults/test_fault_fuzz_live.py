@@ -44,6 +44,8 @@ BASE: dict[str, dict] = {
 MUST_FAIL = {"patients.create": {"name": "x" * 201}, "auth.login": {"username": "nobody-" + "x" * 150, "password": "p"},
              "auth.change_password": {"current_password": "wrong-password", "new_password": "short"}}
 REQUIRED_IDS = {"dentist_id", "id"}
+WRITES = {"appointments.create", "appointments.update", "appointments.cancel", "availability.set", "exceptions.add",
+          "exceptions.delete"}
 
 
 @st.composite
@@ -55,8 +57,7 @@ def mutated_request(draw):
         if action == "replace" and params:
             key = draw(st.sampled_from(sorted(params)))
             value = draw(json_values)
-            if key in REQUIRED_IDS and method in ("appointments.create", "appointments.update", "appointments.cancel",
-                                                  "availability.set", "exceptions.add", "exceptions.delete"):
+            if key in REQUIRED_IDS and method in WRITES:
                 value = draw(st.one_of(weird_text, st.floats(), st.lists(huge_ints), st.just(NOWHERE)))
             params[key] = value
         elif action == "drop" and params and method not in MUST_FAIL:
@@ -67,10 +68,17 @@ def mutated_request(draw):
             params[draw(st.sampled_from(sorted(params)))] = draw(huge_ints)
     if method in MUST_FAIL:
         params.update(MUST_FAIL[method])  # keep it refused whatever else changed
+    if method in WRITES:
+        # A write must stay aimed at nothing: a small integer id could name a real row and make it valid.
+        # Dropped or null is no better: exceptions.add without a dentist is a clinic-wide closure.
+        for key in REQUIRED_IDS & set(BASE[method]):
+            value = params.get(key)
+            if value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < NOWHERE):
+                params[key] = NOWHERE
     envelope = {"jsonrpc": "2.0", "id": draw(st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=20))),
                 "method": method, "params": params}
-    if draw(st.booleans()):
-        envelope["params"] = draw(st.one_of(st.just(params), json_values))
+    if method not in WRITES and method not in MUST_FAIL and draw(st.booleans()):
+        envelope["params"] = draw(json_values)  # anything at all, for methods that change nothing
     return envelope
 
 

@@ -28,13 +28,20 @@ def _clients(http_url: str) -> int:
         return json.loads(resp.read())["clients"]
 
 
-async def _listen_backends(database_url: str, kill: bool = False) -> int:
-    """How many relay LISTEN backends there are (terminating them when `kill`)."""
+async def _listen_pids(database_url: str) -> set[int]:
+    """The pids of the relay's LISTEN backends."""
     conn = await asyncpg.connect(database_url)
     try:
-        what = "pg_terminate_backend(pid)" if kill else "pid"
-        return len(await conn.fetch(
-            f"SELECT {what} FROM pg_stat_activity WHERE application_name = 'clinic-relay-listen'"))
+        return {r[0] for r in await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'clinic-relay-listen'")}
+    finally:
+        await conn.close()
+
+
+async def _kill(database_url: str, pid: int) -> bool:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return bool(await conn.fetchval("SELECT pg_terminate_backend($1)", pid))
     finally:
         await conn.close()
 
@@ -48,11 +55,18 @@ async def test_listen_connection_killed_repeatedly_loses_nothing(make_server, da
         first = (await desk.subscribe(None))["seq"]
         writer = Writer(srv.ws_url, plan, pause=0.05)
         task = asyncio.create_task(writer.run())
-        killed = 0
+        killed: set[int] = set()
+
+        async def fresh_listen() -> set[int]:
+            return await _listen_pids(database_url) - killed
+
         for round_ in range(6):
             await wait_for(lambda: len(writer.acked) >= 6 * round_ + 3, 60, "bookings between kills")
-            await wait_for(lambda: _listen_backends(database_url), 60, "the relay to re-open LISTEN")
-            killed += await _listen_backends(database_url, kill=True)
+            await wait_for(fresh_listen, 60, "the relay to re-open LISTEN")
+            pid = min(await fresh_listen())
+            assert await _kill(database_url, pid)
+            killed.add(pid)
+        killed = len(killed)
         FAULTS.add(faults_injected=killed)
         assert killed == 6, "the relay's LISTEN connection was not found to kill"
         await wait_for(lambda: len(writer.acked) == len(plan), 120, "all bookings")
@@ -66,7 +80,7 @@ async def test_listen_connection_killed_repeatedly_loses_nothing(make_server, da
     duplicated = len(got) - len(set(got))
     FAULTS.add(events_checked=len(got), lost=lost, duplicated=duplicated)
     assert got == expected
-    await wait_for(lambda: _listen_backends(database_url), 60, "the relay to re-open LISTEN")
+    await wait_for(lambda: _listen_pids(database_url), 60, "the relay to re-open LISTEN")
     assert srv.log_text().count("relay LISTEN connection lost; re-opening") >= 6
 
 
