@@ -27,7 +27,9 @@ from .wire import RawClient, receive_loop
 __all__ = ["ClientSpec", "Fleet", "Histogram"]
 
 BIN_MS = 0.1
-BINS = 20_000  # 0 .. 2 s in 0.1 ms bins, then one overflow bin
+FINE = 20_000  # 0 .. 2 s in 0.1 ms bins
+COARSE_MS = 10.0
+BINS = FINE + 11_800  # then 2 s .. 120 s in 10 ms bins, then one overflow bin
 SAMPLE_PER_WORKER = 20_000
 
 
@@ -40,15 +42,29 @@ class ClientSpec:
 
 
 class Histogram:
-    """Latency counts in fixed 0.1 ms bins: exact merge across processes, percentiles to 0.1 ms."""
+    """Latency counts in fixed bins (0.1 ms to 2 s, then 10 ms to 2 min): exact merge across processes."""
 
     def __init__(self, counts: list[int] | None = None, maximum: float = 0.0) -> None:
         self.counts = counts or [0] * (BINS + 1)
         self.maximum = maximum
 
+    @staticmethod
+    def _bin(ms: float) -> int:
+        if ms <= 0:
+            return 0
+        b = int(ms / BIN_MS)
+        if b >= FINE:
+            b = FINE + int((ms - FINE * BIN_MS) / COARSE_MS)
+        return b if b < BINS else BINS
+
+    @staticmethod
+    def _middle(b: int) -> float:
+        if b < FINE:
+            return (b + 0.5) * BIN_MS
+        return FINE * BIN_MS + (b - FINE + 0.5) * COARSE_MS
+
     def add(self, ms: float) -> None:
-        b = int(ms / BIN_MS) if ms > 0 else 0
-        self.counts[b if b < BINS else BINS] += 1
+        self.counts[self._bin(ms)] += 1
         if ms > self.maximum:
             self.maximum = ms
 
@@ -69,7 +85,7 @@ class Histogram:
         for b, n in enumerate(self.counts):
             seen += n
             if seen > rank:
-                return self.maximum if b == BINS else (b + 0.5) * BIN_MS
+                return self.maximum if b == BINS else min(self._middle(b), self.maximum)
         return self.maximum
 
 
