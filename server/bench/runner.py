@@ -344,7 +344,7 @@ async def _write(ws_url: str, token: str, versions: dict[int, int], per_minute: 
             n += 1
             sent = time.monotonic()
             try:
-                res = await conn.call("appointments.update", id=aid, version=versions[aid], notes=f"bench {n}")
+                res = await conn.call("appointments.update", id=aid, version=versions[aid], notes=f"bench {time.time_ns()}")  # never a no-op
                 versions[aid] = res["version"]
                 written += 1
                 call_ms.append((time.monotonic() - sent) * 1000)
