@@ -13,14 +13,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -194,7 +188,7 @@ def empty_database_url(pg_cluster: DatabaseLocation, pg_admin_url: str) -> Itera
 # --------------------------------------------------------------------------- server
 
 
-from tests.server_process import REPO_ROOT as _REPO_ROOT, ServerProcess, free_port  # noqa: E402
+from tests.server_process import ServerProcess  # noqa: E402
 
 
 @pytest.fixture
