@@ -27,21 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from .process import start_until_healthy
+
 __all__ = ["CHANNEL", "build_app", "install_peer_feed", "remove_peer_feed", "start_peer", "stop_peer"]
 
 CHANNEL = "clinic_peer"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The notification text built in SQL, field for field the shape our server sends (server/relay.py).
 _INSTALL = f"""
@@ -174,48 +170,15 @@ def serve(database_url: str, host: str, port: int, *, hold_subscription: bool = 
 # ------------------------------------------------------------------------------------- the process
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def start_peer(database_url: str, log_path: Path, *, hold_subscription: bool = False,
                timeout: float = 30.0) -> tuple[subprocess.Popen, int]:
     """Start `python -m server.bench.peer` on a free loopback port; returns (process, port) once /healthz answers.
 
     Output goes to `log_path`. Raises RuntimeError with the log's tail if it exits or never answers.
     """
-    port = _free_port()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.bench.peer", "--database-url", database_url,
-             "--host", "127.0.0.1", "--port", str(port), *(["--hold-subscription"] if hold_subscription else [])],
-            cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the peer exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1.0) as response:
-                if response.status == 200:
-                    return proc, port
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.1)
-    stop_peer(proc)
-    raise RuntimeError(f"the peer did not answer /healthz within {timeout:.0f} s:\n{_tail(log_path)}")
+    args = ["server.bench.peer", "--database-url", database_url, "--host", "127.0.0.1",
+            *(["--hold-subscription"] if hold_subscription else [])]
+    return start_until_healthy(args, log_path, "peer", timeout)
 
 
 def stop_peer(proc: subprocess.Popen, *, timeout: float = 10.0) -> None:

@@ -22,19 +22,17 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .fleet import ClientSpec, Fleet
+from .process import start_until_healthy
 
 __all__ = ["add_arguments", "run"]
 
@@ -166,36 +164,11 @@ class Pinning:
                 f"client workers and writers to CPU {sorted(self.client_cpus)}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(url: str, data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = dict(os.environ)
     # No keepalive pings: the clients listen without parsing while measuring (sync.heartbeat still flows).
-    env.update(CLINIC_WRITES_PER_MINUTE="100000000", CLINIC_LOG_LEVEL="WARNING", CLINIC_PING_SECONDS="0")
-    env.pop("CLINIC_DATABASE_URL", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--database-url", url, "--port", str(port),
-                             "--data-dir", str(data_dir)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, cwd=str(REPO_ROOT))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({proc.returncode}); see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return proc, port
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("the server did not become healthy within 60 s")
+    return start_until_healthy(
+        ["server", "serve", "--database-url", url, "--data-dir", str(data_dir)], log_path, "server", 60,
+        {"CLINIC_WRITES_PER_MINUTE": "100000000", "CLINIC_LOG_LEVEL": "WARNING", "CLINIC_PING_SECONDS": "0"})
 
 
 def _stop(proc: subprocess.Popen) -> None:
