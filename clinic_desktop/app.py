@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .application_controller import ApplicationController
+    from .gui_thread_gc import GuiThreadGarbageCollector
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(ICON)))
+    collector = GuiThreadGarbageCollector(app)  # Qt objects must die on the GUI thread (see gui_thread_gc)
+    collector.start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     controller = ApplicationController(server_url=args.server, demo=args.demo)
@@ -69,4 +72,6 @@ def main(argv: list[str] | None = None) -> int:
             loop.run_until_complete(controller.run())
     except KeyboardInterrupt:
         return 130
+    finally:
+        collector.stop()
     return 0

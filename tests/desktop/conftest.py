@@ -27,6 +27,22 @@ def store() -> EntityStore:
     return entity_store
 
 
+@pytest.fixture(autouse=True)
+def gui_thread_gc(qapp):
+    """As in the app: cyclic garbage (Qt objects in cycles) is collected on the GUI thread only.
+
+    Without it a fixture's worker thread (the database seeding in tests/conftest.py) can collect an
+    earlier test's closed qasync loop and destroy its timers off the GUI thread: a segfault later.
+    """
+    from clinic_desktop.gui_thread_gc import GuiThreadGarbageCollector
+
+    collector = GuiThreadGarbageCollector()
+    collector.start()
+    yield collector
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture
 def qt_async(qapp):
     """A qasync event loop for this test (see qt_async.py); closed afterwards."""
