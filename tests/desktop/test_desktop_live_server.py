@@ -14,23 +14,16 @@ import pytest
 from clinic_desktop.clinic_clock import parse_instant
 from clinic_desktop.main_window import MainWindow
 from clinic_desktop.models import AppointmentRole
-from clinic_desktop.session import Session
 from clinic_desktop.store import EntityStore
 from clinic_desktop.sync import Backoff, SyncClient
 from qt_async import until
+from scripted_windows import open_window
 
 pytestmark = pytest.mark.slow
 
 
 async def _open(url: str, username: str, qtbot) -> MainWindow:
-    session = Session(url, heartbeat_timeout=15.0)
-    session.client.backoff = Backoff(initial=0.2, maximum=1.0)
-    await session.sign_in(username=username, password="demo")
-    window = MainWindow(session)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    return window
+    return await open_window(url, username, qtbot, backoff=Backoff(initial=0.2, maximum=1.0))
 
 
 async def _close(*windows: MainWindow) -> None:

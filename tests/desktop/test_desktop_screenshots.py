@@ -15,9 +15,8 @@ import pytest
 from PySide6.QtWidgets import QApplication, QWidget
 
 from clinic_desktop.login.login_window import LoginWindow
-from clinic_desktop.main_window import MainWindow
-from clinic_desktop.session import Session
 from qt_async import until
+from scripted_windows import open_window
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +40,6 @@ async def _save(widget: QWidget, path: Path) -> None:
     assert image.save(str(path))
 
 
-async def _open(url: str, username: str, qtbot) -> MainWindow:
-    session = Session(url)
-    await session.sign_in(username=username, password="demo")
-    window = MainWindow(session)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    return window
-
-
 def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_path: Path) -> None:
     """Each screen renders the demo data at 1280x800 without error (and refreshes the docs when asked)."""
     target = _target(tmp_path)
@@ -67,7 +56,7 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
         await until(login.isVisible)
         await _save(login, target / "login.png")
 
-        admin = await _open(server.ws_url, "frontdesk", qtbot)
+        admin = await open_window(server.ws_url, "frontdesk", qtbot)
         clock = admin.session.clock
         busiest = max(
             (clock.today() + timedelta(days=d) for d in range(0, 14)),
@@ -83,7 +72,7 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
         admin.view.list_panel.range_filter.setCurrentIndex(2)  # upcoming
         await _save(admin, target / "admin-list.png")
 
-        dentist = await _open(server.ws_url, "drsmith", qtbot)
+        dentist = await open_window(server.ws_url, "drsmith", qtbot)
         own = sorted((row for row in dentist.session.store.rows("appointment")
                       if row.get("dentist_id") == dentist.session.dentist_id and not row.get("busy")
                       and clock.local_date(row["start"]) >= clock.today()), key=lambda row: row["start"])
@@ -92,7 +81,7 @@ def test_screenshots_of_login_and_the_three_views(qt_async, qtbot, server, tmp_p
             dentist.view.select_appointment(own[0]["id"])
         await _save(dentist, target / "dentist-day.png")
 
-        patient = await _open(server.ws_url, "alice", qtbot)
+        patient = await open_window(server.ws_url, "alice", qtbot)
         picker = patient.view.picker
         day = clock.today() + timedelta(days=1)
         while day.weekday() >= 5:

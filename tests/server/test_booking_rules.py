@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,28 +19,10 @@ from server.booking import (
     may_act_on,
 )
 from server.protocol import Reason
-
-SMITH, PATEL = 1, 2
-ALICE, BOB = 7, 8
-CHAIR_1, CHAIR_2 = 11, 12
-LONDON = ZoneInfo("Europe/London")
-SETTINGS = ClinicSettings()
-CHECK_UP = ApptType(1, "Check-up", 30)
-FILLING = ApptType(3, "Filling", 60)
-ROOT_CANAL = ApptType(4, "Root canal", 90, patient_bookable=False)
-HOURS = [
-    WorkingPeriod(dentist, weekday, start, end)
-    for dentist in (SMITH, PATEL)
-    for weekday in range(5)
-    for start, end in ((time(9), time(12)), (time(13), time(17)))
-]
-MONDAY = date(2026, 4, 20)
-NOW = datetime(2026, 4, 13, 8, 0, tzinfo=UTC)
-
-
-def local(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    """A London wall-clock instant."""
-    return datetime.combine(day, time(hour, minute, second), tzinfo=LONDON)
+from tests.server.booking_world import (
+    ALICE, BOB, CHAIR_1, CHAIR_2, CHECK_UP, FILLING, HOURS, MONDAY, NOW, PATEL, ROOT_CANAL, SETTINGS,
+    SMITH, local,
+)
 
 
 def book(
@@ -333,6 +315,8 @@ def test_late_cancel_window_follows_the_setting() -> None:
         ("guest", SMITH, ALICE, False),
     ],
 )
+
+
 def test_may_act_on_own_appointments_only(
     role: str, user_dentist: int | None, user_patient: int | None, expected: bool
 ) -> None:

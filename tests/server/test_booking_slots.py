@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time as clock
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,33 +14,14 @@ from server.booking import (
     ClinicSettings,
     ScheduleException,
     Slot,
-    WorkingPeriod,
     check_booking,
     find_slots,
 )
 from server.protocol import Reason
-
-SMITH, PATEL = 1, 2
-ALICE, BOB = 7, 8
-LONDON = ZoneInfo("Europe/London")
-SETTINGS = ClinicSettings()
-CHECK_UP = ApptType(1, "Check-up", 30)
-CLEANING = ApptType(2, "Cleaning", 45)
-FILLING = ApptType(3, "Filling", 60)
-ROOT_CANAL = ApptType(4, "Root canal", 90, patient_bookable=False)
-HOURS = [
-    WorkingPeriod(dentist, weekday, start, end)
-    for dentist in (SMITH, PATEL)
-    for weekday in range(5)
-    for start, end in ((time(9), time(12)), (time(13), time(17)))
-]
-MONDAY = date(2026, 4, 20)
-NOW = datetime(2026, 4, 13, 8, 0, tzinfo=UTC)  # a week before, 09:00 in London
-
-
-def local(day: date, hour: int, minute: int = 0) -> datetime:
-    """A London wall-clock instant."""
-    return datetime.combine(day, time(hour, minute), tzinfo=LONDON)
+from tests.server.booking_world import (
+    ALICE, BOB, CHECK_UP, CLEANING, FILLING, HOURS, LONDON, MONDAY, NOW, PATEL, ROOT_CANAL, SETTINGS,
+    SMITH, local,
+)
 
 
 def slots(
