@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -217,6 +216,25 @@ async def snapshot_of(url: str, username: str) -> dict[int, dict[str, Any]]:
 
 def store_appointments(store: EntityStore) -> dict[int, dict[str, Any]]:
     return {row["id"]: row for row in store.rows("appointment")}
+
+
+def tally_deliveries(clinics: list[Clinic], seqs: list[int], acked_ids: set[int],
+                     db_rows: dict[int, dict[str, Any]]) -> tuple[int, int, int]:
+    """(events checked, lost, duplicated) over every client; each front desk must also show every
+    acknowledged booking and exactly the database's appointments. Only the front desk (which sees
+    everything) can count a change after its first snapshot that never arrived as lost."""
+    lost = duplicated = checked = 0
+    for c in clinics:
+        delivered = c.store.delivered
+        unique = set(delivered)
+        checked += len(delivered)
+        duplicated += len(delivered) - len(unique)
+        if c.role == "admin":
+            lost += sum(1 for s in seqs if s > c.first_seq and s not in unique)
+            shown = store_appointments(c.store)
+            assert acked_ids <= set(shown)
+            assert shown == db_rows
+    return checked, lost, duplicated
 
 
 def run_in_thread(coro):

@@ -13,7 +13,17 @@ from pathlib import Path
 import asyncpg
 
 from server.db.embedded import EmbeddedPostgres
-from tests.faults.clinic import Writer, booking_plan, db_feed, snapshot_of, start_clients, stop_clients, store_appointments, wait_for
+from tests.faults.clinic import (
+    Writer,
+    booking_plan,
+    db_feed,
+    snapshot_of,
+    start_clients,
+    stop_clients,
+    store_appointments,
+    tally_deliveries,
+    wait_for,
+)
 from tests.faults.counters import FAULTS
 from tests.helpers import RpcClient, make_world_reachable
 
@@ -87,15 +97,7 @@ async def test_database_stop_and_restart_under_load(make_server):
         assert unlogged == 0 and orphans == 0
         assert keyed == len(plan), "a retried booking landed twice or not at all"
         acked_ids = {a["id"] for a in writer.acked.values()}
-        lost = duplicated = checked = 0
-        for c in clinics:
-            delivered = c.store.delivered
-            checked += len(delivered)
-            duplicated += len(delivered) - len(set(delivered))
-            if c.role == "admin":
-                lost += len([s for s in seqs if s > c.first_seq and s not in set(delivered)])
-                assert acked_ids <= set(store_appointments(c.store))
-                assert store_appointments(c.store) == db_rows
+        checked, lost, duplicated = tally_deliveries(clinics, seqs, acked_ids, db_rows)
         FAULTS.add(events_checked=checked, lost=lost, duplicated=duplicated)
         assert lost == 0 and duplicated == 0
         assert "Traceback" not in srv.log_text()
