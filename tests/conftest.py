@@ -2,7 +2,9 @@
 
 Nothing here imports Qt: the desktop tests have their own conftest.
 
-- `pg_cluster` (session): the embedded cluster's `clinic` database location.
+- `pg_cluster` (session): the embedded cluster's `clinic` database location, or, when
+  `CLINIC_TEST_DATABASE_URL` is set, that external PostgreSQL (a role allowed to CREATE DATABASE; CI points
+  it at Debian's own PostgreSQL server to prove "any PostgreSQL >= 14").
 - `clinic_template` (session): a migrated, demo-seeded database that every test copies.
 - `database_url`: a fresh copy (`CREATE DATABASE ... TEMPLATE clinic_template`), dropped afterwards.
 - `server`: `python -m server serve` on a free port against that database (a `ServerProcess`).
@@ -97,6 +99,10 @@ def pg_cluster() -> Iterator[DatabaseLocation]:
     import shutil
     import tempfile
 
+    external = os.environ.get("CLINIC_TEST_DATABASE_URL")
+    if external:
+        yield DatabaseLocation(external)
+        return
     data_dir = Path(tempfile.mkdtemp(prefix="clinic-test-pg-"))
     make_world_reachable(data_dir)
     embedded = EmbeddedPostgres(data_dir)
