@@ -45,6 +45,9 @@ class EntityStore:
         self._tombstones: dict[str, dict[int, int]] = {}
         # The highest seq applied; events at or below it are duplicates (a replay overlap).
         self.seq: int | None = None
+        # The feed epoch `seq` belongs to: after a restore or a cut history the server has another
+        # one, and a seq from this store means nothing there (it answers with a snapshot).
+        self.epoch: str | None = None
         self._listeners: list[StoreListener] = []
 
     # -- listeners ---------------------------------------------------------------------------
@@ -80,8 +83,10 @@ class EntityStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def load_snapshot(self, snapshot: Mapping[str, Iterable[dict[str, Any]]], seq: int | None) -> None:
-        """Replace everything with a fresh snapshot taken at `seq`; listeners get one reset per kind."""
+    def load_snapshot(
+        self, snapshot: Mapping[str, Iterable[dict[str, Any]]], seq: int | None, epoch: str | None = None
+    ) -> None:
+        """Replace everything with a fresh snapshot taken at `seq` of feed `epoch`; listeners get one reset per kind."""
         kinds = set(self._rows) | set(snapshot)
         self._rows = {kind: {} for kind in kinds}
         self._tombstones = {}
@@ -90,6 +95,7 @@ class EntityStore:
             for row in rows:
                 table[int(row["id"])] = dict(row)
         self.seq = seq
+        self.epoch = epoch
         for kind in sorted(kinds):
             self._notify(Change(kind, "reset"))
 

@@ -1,13 +1,16 @@
-"""The sync server: WebSocket JSON-RPC endpoint, /healthz and /metrics, subscriptions and heartbeats."""
+"""The sync server: WebSocket JSON-RPC endpoint, /healthz and /metrics; subscriptions live in subscription.py."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import logging
 import ssl
 import time
-from datetime import datetime, timedelta, timezone
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -19,49 +22,50 @@ from websockets.http11 import Request as HttpRequest, Response
 
 from . import handlers
 from .assistant import AssistantService, LlmConfig
-from .auth import SlidingWindow, TokenBucket, TokenService, hash_password, load_or_create_secret
+from .assistant.conversation import DatabaseConversationStore
+from .sessions import SessionWatch
+from .shared_limits import SharedTokenBucket
+from .auth import (
+    SignInCap,
+    SlidingWindow,
+    TokenService,
+    hash_password,
+    load_or_create_secret,
+    verify_password,
+)
 from .config import Config
-from .connection import ClientConnection, text_frame
+from .connection import (
+    AcceptErrorLog,
+    ClientConnection,
+    ConnectionCaps,
+    CountedServerConnection,
+    client_address,
+    open_file_headroom,
+    text_frame,
+)
 from .db import migrate
 from .db.database import Database
 from .db.embedded import EmbeddedPostgres, open_database
 from .metrics import Metrics
 from .protocol import (
-    WS_CLOSE_AUTH_EXPIRED,
     ErrorCode,
     Reason,
     RpcError,
     decode_request,
     encode_error,
-    view_for,
-    encode_notification,
     encode_result,
     parse_frame,
 )
-from .relay import ChangeRow, Relay, fetch_changes
+from .relay import Relay
 from .seed import is_empty, seed_demo
+from .subscription import Subscriptions, prune
 
 __all__ = ["ClinicServer"]
 
 log = logging.getLogger("clinic.server")
 
 HARD_FRAME_LIMIT = 4 * 1024 * 1024  # beyond this websockets closes the link (1009); below, we answer
-MAX_REPLAY = 20000  # more missed changes than this: a snapshot is cheaper
-SNAPSHOT_HISTORY_DAYS = 90
 _SENT = object()
-
-_SNAPSHOT_QUERIES = {
-    "settings": "SELECT clinic_wire_settings(x)::text FROM clinic_settings x",
-    "chair": "SELECT clinic_wire_chair(x)::text FROM chairs x ORDER BY id",
-    "appointment_type": "SELECT clinic_wire_appointment_type(x)::text FROM appointment_types x ORDER BY id",
-    "dentist": "SELECT clinic_wire_dentist(x)::text FROM dentists x ORDER BY id",
-    "patient": "SELECT clinic_wire_patient(x)::text FROM patients x ORDER BY id",
-    "working_hours": "SELECT clinic_wire_working_hours(x)::text FROM working_hours x ORDER BY id",
-    "schedule_exception": "SELECT clinic_wire_schedule_exception(x)::text FROM schedule_exceptions x "
-                          "WHERE end_at > now() - interval '90 days' ORDER BY id",
-    "appointment": "SELECT clinic_wire_appointment(x)::text FROM appointments x "
-                   "WHERE end_at > now() - interval '90 days' ORDER BY start_at",
-}
 
 
 class ClinicServer:
@@ -77,20 +81,32 @@ class ClinicServer:
         self.connections: set[ClientConnection] = set()
         self.login_failures = SlidingWindow(limit=5, window_seconds=300)
         self.login_failures_addr = SlidingWindow(limit=config.login_attempts_per_minute * 5, window_seconds=300)
-        self.write_limiter = TokenBucket(config.writes_per_minute, burst=max(10, config.writes_per_minute // 4))
+        self.write_limiter = SharedTokenBucket("writes", config.writes_per_minute,
+                                               burst=max(10, config.writes_per_minute // 4))
         self.dummy_hash = hash_password("dummy-password-for-timing")
+        # argon2 is slow on purpose: it runs in this small pool, never on the event loop, and only
+        # `max_concurrent_sign_ins` sign-ins may wait for it at once.
+        self.hash_pool = ThreadPoolExecutor(max_workers=max(1, config.hash_workers), thread_name_prefix="argon2")
+        self.sign_ins = SignInCap(config.max_concurrent_sign_ins)
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies)
+        self.caps = ConnectionCaps(config.max_connections, config.max_connections_per_address)
         llm = LlmConfig(config.llm_url, config.llm_model, config.llm_api_key) if config.llm_url and config.llm_model else None
-        self.assistant = AssistantService(llm=llm)
+        self.session_watch: SessionWatch | None = None
+        self.assistant = AssistantService(llm=llm, store=DatabaseConversationStore(
+            lambda: self.db.pool(), max_idle_seconds=config.assistant_idle_minutes * 60, per_user=config.assistant_conversations_per_user))
+        self.assistant_limiter = SharedTokenBucket("assistant", config.assistant_messages_per_minute,
+                                                   burst=max(5, config.assistant_messages_per_minute // 2))
         self._server = None
         self._tasks: list[asyncio.Task] = []
-        self.pruned_through = 0
+        self.subscriptions: Subscriptions = None  # type: ignore[assignment]  # set by start()
 
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         location, self.embedded = await asyncio.to_thread(open_database, cfg.database_url, cfg.data_dir)
         await migrate.upgrade_async(location)
-        self.db = Database(location)
+        self.db = Database(location, lock_timeout_ms=cfg.lock_timeout_ms,
+                           idle_in_transaction_timeout_ms=cfg.idle_in_transaction_timeout_ms)
         if cfg.demo and await is_empty(self.db):
             await seed_demo(self.db)
             log.info("seeded the demo clinic")
@@ -98,19 +114,30 @@ class ClinicServer:
         self.tokens = TokenService(secret, cfg.access_token_minutes, cfg.refresh_token_days)
         self.relay = Relay(location.asyncpg_dsn, cfg.poll_seconds, self.metrics, cfg.fanout_interval_ms / 1000)
         await self.relay.start()
+        self.session_watch = SessionWatch(location.asyncpg_dsn, lambda: self.connections, self.end_family)
+        await self.session_watch.start()
+        self.subscriptions = Subscriptions(self.relay, cfg)
         ssl_ctx = None
         if cfg.tls:
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(str(cfg.tls_cert), str(cfg.tls_key))
+        headroom = open_file_headroom()
+        if headroom is not None and headroom < self.caps.total:
+            log.info("at most %d connections: the open-file limit leaves room for no more", headroom)
+            self.caps.total = headroom
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(AcceptErrorLog(loop))
         self._server = await serve(
             self._handle, cfg.host, cfg.port, process_request=self._http, max_size=HARD_FRAME_LIMIT,
-            ssl=ssl_ctx, ping_interval=cfg.ping_seconds or None, ping_timeout=cfg.ping_seconds or None, max_queue=16,
+            create_connection=CountedServerConnection,
+            ssl=ssl_ctx, ping_interval=cfg.ping_seconds or None, ping_timeout=cfg.ping_seconds or None,
+            max_queue=4,  # incoming frames held per connection (each up to HARD_FRAME_LIMIT) before reading pauses
             # Each event is encoded once and sent to many clients; per-connection deflate would
             # compress it again for every one of them (and make a slow reader look fast).
             compression=None,
         )
-        self._tasks = [asyncio.create_task(self._heartbeats(), name="heartbeats"),
-                       asyncio.create_task(self._prune_loop(), name="prune")]
+        self._tasks = [asyncio.create_task(self.subscriptions.heartbeats(self.connections), name="heartbeats"),
+                       asyncio.create_task(self.subscriptions.pruning(), name="prune")]
         scheme = "wss" if ssl_ctx else "ws"
         log.info("serving on %s://%s:%s/ws", scheme, cfg.host, self.port)
 
@@ -128,17 +155,36 @@ class ClinicServer:
             await self._server.wait_closed()
         if self.relay is not None:
             await self.relay.close()
+        if self.session_watch is not None:
+            await self.session_watch.close()
         if self.db is not None:
             await self.db.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+        self.hash_pool.shutdown(wait=False, cancel_futures=True)
+
+    def end_family(self, family_id: str, why: str) -> None:
+        """End this instance's connections of a revoked sign-in (any instance may have revoked it)."""
+        from .handlers.auth import _end_sessions
+
+        _end_sessions(self, None, lambda other: other.family_id == family_id, why,
+                      skip=lambda conn: conn.renewing_sign_in)
+
+    async def hash_password(self, password: str) -> str:
+        """The argon2 hash of `password`, computed in the hashing pool so the event loop keeps serving."""
+        return await asyncio.get_running_loop().run_in_executor(self.hash_pool, hash_password, password)
+
+    async def verify_password(self, password_hash: str, password: str) -> bool:
+        """Whether `password` matches `password_hash`, checked in the hashing pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.hash_pool, verify_password, password_hash,
+                                                                password)
 
     # ------------------------------------------------------------------ HTTP
 
     async def _http(self, connection: ServerConnection, request: HttpRequest) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/ws":
-            return None
+            return self._admit(connection, request)
         if path == "/healthz":
             db_ok = await self.db.ping() if self.db else False
             body = json.dumps({
@@ -151,15 +197,58 @@ class ClinicServer:
                             Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
                             body.encode())
         if path == "/metrics":
+            if not self._may_read_metrics(connection, request):
+                response = connection.respond(HTTPStatus.FORBIDDEN, "Forbidden: /metrics answers loopback, or "
+                                                                    "a request with the metrics token\n")
+                return response
             body_b = self.metrics.render()
             return Response(HTTPStatus.OK, "OK", Headers([("Content-Type", "text/plain; version=0.0.4"),
                                                           ("Content-Length", str(len(body_b)))]), body_b)
         return connection.respond(HTTPStatus.NOT_FOUND, "Not found: use /ws, /healthz or /metrics\n")
 
+    def _may_read_metrics(self, connection: ServerConnection, request: HttpRequest) -> bool:
+        """Loopback peers may read /metrics; others only with `Authorization: Bearer <metrics_token>`."""
+        token = self.config.metrics_token
+        if token and hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return True
+        peer = connection.remote_address[0] if connection.remote_address else ""
+        try:
+            return ipaddress.ip_address(peer).is_loopback and not request.headers.get_all("X-Forwarded-For")
+        except ValueError:
+            return False
+
+    def _admit(self, connection: ServerConnection, request: HttpRequest) -> Response | None:
+        """Count a WebSocket upgrade against the connection caps, by the client's address (the peer,
+        or what a trusted proxy forwarded); refuse it with 503 (server full) or 429 (that address).
+
+        A browser always sends `Origin`, and a page on any site could otherwise open a socket to the
+        clinic's server from a clinic PC; the desktop app sends none. So an upgrade with an Origin not
+        listed in `allowed_origins` is refused with 403.
+        """
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self.config.allowed_origins:
+            log.info("refused a WebSocket upgrade from the browser origin %r", origin[:200])
+            return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden: browser origins are not allowed\n")
+        peer = connection.remote_address[0] if connection.remote_address else "unknown"
+        address = client_address(str(peer), request.headers.get_all("X-Forwarded-For"), self.trusted_proxies)
+        refused = self.caps.admit(address)
+        if refused is not None:
+            log.info("refused a connection from %s: %s", address, "too many from that address"
+                     if refused == HTTPStatus.TOO_MANY_REQUESTS else "the server is at its connection limit")
+            response = connection.respond(refused, "Too many connections; try again shortly.\n")
+            response.headers["Retry-After"] = "5"
+            return response
+        if isinstance(connection, CountedServerConnection):
+            connection.client_address, connection.caps = address, self.caps
+        else:  # not counted, so nothing to give back
+            self.caps.release(address)
+        return None
+
     # ------------------------------------------------------------------ WebSocket
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = ClientConnection(ws, self.config.send_buffer_kib * 1024)
+        conn = ClientConnection(ws, self.config.send_buffer_kib * 1024, self.config.sign_in_deadline_seconds,
+                                self.config.max_snapshot_kib * 1024)
         self.connections.add(conn)
         self.metrics.connections.inc()
         try:
@@ -168,6 +257,7 @@ class ClinicServer:
         except ConnectionClosed:
             pass
         finally:
+            conn.on_closed()
             self.connections.discard(conn)
             if self.relay is not None:
                 self.relay.subscribers.discard(conn)
@@ -202,7 +292,11 @@ class ClinicServer:
                 if reply is not None:
                     replies.append(reply)
             if replies:
-                conn.send_now("[" + ",".join(replies) + "]")
+                batch = "[" + ",".join(replies) + "]"
+                if _too_large(batch, conn.buffer_limit):
+                    batch = encode_error(None, RpcError(ErrorCode.INVALID_REQUEST, "Invalid Request: the answers to "
+                                                        "this batch are too large together; send fewer at once"))
+                conn.send_now(batch)
             return
         reply = await self._one(conn, obj, in_batch=False)
         if reply is not None:
@@ -221,12 +315,17 @@ class ClinicServer:
                 if in_batch:
                     raise RpcError.app(Reason.INVALID_PARAMS, "sync.subscribe cannot be batched")
                 params = self._validate(handlers.SubscribeParams, req.params)
-                await self._subscribe(conn, req.id, params.since)
+                await self._subscribe(conn, req.id, params)
                 return None
             result = await self.dispatch_internal(conn, req.method, req.params)
             if req.is_notification:
                 return None
-            return encode_result(req.id, result)
+            reply = encode_result(req.id, result)
+            if _too_large(reply, conn.buffer_limit):
+                # Decided before queuing: the answer could never fit this connection's send bound.
+                raise RpcError(ErrorCode.INVALID_PARAMS, "Invalid params", Reason.INVALID_PARAMS, fields={
+                    "params": f"the answer would exceed {conn.buffer_limit} bytes; ask for less (a shorter range)"})
+            return reply
         except RpcError as exc:
             self.metrics.rpc_errors.labels(label, str(exc.reason or exc.code)).inc()
             return None if req.is_notification else encode_error(req.id, exc)
@@ -268,119 +367,17 @@ class ClinicServer:
 
     # ------------------------------------------------------------------ subscriptions
 
-    async def _subscribe(self, conn: ClientConnection, rid: Any, since: int | None) -> None:
-        handlers._require(conn)
-        relay = self.relay
-        assert relay is not None
-        relay.subscribers.discard(conn)
-        conn.live = False
-        snapshot = None
-        if since is not None:
-            pruned = await relay.pool.fetchval("SELECT pruned_through FROM change_log_state")
-            if since < pruned or since - relay.position > 10_000_000:
-                since = None
-            elif relay.position - since > MAX_REPLAY:
-                since = None
-        if since is None:
-            pos, snapshot = await self._snapshot(conn)
-        else:
-            pos = since
-        # Wait until this instance's relay has read at least up to our starting point, so fan-out
-        # never repeats what the snapshot already holds.
-        while relay.position < pos:
-            waiter = relay.advanced
-            relay._wake.set()
-            try:
-                await asyncio.wait_for(waiter.wait(), timeout=2)
-            except asyncio.TimeoutError:
-                pass
-        frames: list[bytes] = []
-        cursor = pos
-        while True:
-            if cursor >= relay.position:
-                break  # no await between this check and going live below
-            async with relay.pool.acquire() as c:
-                rows = await fetch_changes(c, cursor, relay.position, limit=5000)
-            for row in rows:
-                frame = row.frame_for(conn.role, conn.dentist_id, conn.patient_id)
-                if frame is not None:
-                    frames.append(frame)
-                cursor = row.seq
-            if not rows:
-                cursor = relay.position
-        result: dict[str, Any] = {"seq": pos}
-        if snapshot is not None:
-            result["snapshot"] = snapshot
-        else:
-            result["replayed"] = len(frames)
-        conn.send_now(encode_result(rid, result))
-        for frame in frames:
-            conn.send_frame(frame)
-        conn.seq = relay.position
-        conn.live = True
-        relay.subscribers.add(conn)
-
-    async def _snapshot(self, conn: ClientConnection) -> tuple[int, dict[str, list[dict[str, Any]]]]:
-        relay = self.relay
-        assert relay is not None
-        out: dict[str, list[dict[str, Any]]] = {}
-        async with relay.pool.acquire() as c:
-            async with c.transaction(isolation="repeatable_read", readonly=True):
-                watermark = await c.fetchval("SELECT coalesce(max(seq), 0) FROM change_log")
-                for kind, sql in _SNAPSHOT_QUERIES.items():
-                    rows = [json.loads(r[0]) for r in await c.fetch(sql)]
-                    shaped_rows = []
-                    for row in rows:
-                        view, shaped = view_for(kind, row, conn.role, conn.dentist_id, conn.patient_id)
-                        if view in ("full", "busy"):
-                            shaped_rows.append(shaped)
-                    out[kind] = shaped_rows
-        return watermark, out
-
-    # ------------------------------------------------------------------ background
-
-    async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.heartbeat_seconds)
-            now = time.time()
-            frames: dict[int, bytes] = {}
-            server_time = datetime.now(timezone.utc).isoformat()
-            for conn in tuple(self.connections):
-                ident = conn.identity
-                if ident is not None and ident.expires_at + 60 < now:
-                    conn.identity = None
-                    self.relay.subscribers.discard(conn)
-                    asyncio.ensure_future(conn.ws.close(WS_CLOSE_AUTH_EXPIRED, "session expired; sign in again"))
-                    continue
-                if not conn.live:
-                    continue
-                frame = frames.get(conn.seq)
-                if frame is None:
-                    frame = frames[conn.seq] = text_frame(
-                        encode_notification("sync.heartbeat", {"seq": conn.seq, "server_time": server_time}))
-                conn.send_frame(frame)
-
-    async def _prune_loop(self) -> None:
-        while True:
-            await asyncio.sleep(600)  # first pass a while after start, then hourly
-            try:
-                await self.prune()
-            except Exception as exc:
-                log.warning("pruning the change feed failed: %s", type(exc).__name__)
-            await asyncio.sleep(3000)
+    async def _subscribe(self, conn: ClientConnection, rid: Any, params: handlers.SubscribeParams) -> None:
+        await self.subscriptions.subscribe(conn, rid, params.since, params.epoch)
 
     async def prune(self, older_than: timedelta | None = None) -> int:
-        """Delete change_log rows past retention and remember how far the feed is pruned."""
-        keep = older_than or timedelta(days=self.config.retention_days)
-        async with self.relay.pool.acquire() as c:
-            async with c.transaction():
-                cutoff = datetime.now(timezone.utc) - keep
-                upto = await c.fetchval("SELECT max(seq) FROM change_log WHERE committed_at < $1", cutoff)
-                if upto is None:
-                    return 0
-                status = await c.execute("DELETE FROM change_log WHERE seq <= $1", upto)
-                await c.execute("UPDATE change_log_state SET pruned_through = greatest(pruned_through, $1)", upto)
-        return int(status.split()[-1])
+        """Delete change_log rows past retention (see subscription.prune)."""
+        return await prune(self.relay.pool, older_than or timedelta(days=self.config.retention_days))
+
+
+def _too_large(reply: str, limit: int) -> bool:
+    """Whether `reply`, as one frame, would not fit a send bound of `limit` bytes."""
+    return len(reply) > limit // 4 and len(text_frame(reply)) > limit
 
 
 def _is_db_unavailable(exc: BaseException) -> bool:

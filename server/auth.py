@@ -13,6 +13,8 @@ import secrets
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +32,7 @@ __all__ = [
     "Identity",
     "TokenService",
     "SlidingWindow",
+    "SignInCap",
     "TokenBucket",
     "hash_password",
     "verify_password",
@@ -94,7 +97,7 @@ def _sha256(token: str) -> str:
 class TokenService:
     """Issues and checks access and refresh tokens."""
 
-    def __init__(self, secret: str, access_minutes: int = 15, refresh_days: int = 30) -> None:
+    def __init__(self, secret: str, access_minutes: float = 15, refresh_days: int = 30) -> None:
         self._secret = secret
         self.access_ttl = timedelta(minutes=access_minutes)
         self.refresh_ttl = timedelta(days=refresh_days)
@@ -227,8 +230,44 @@ class SlidingWindow:
         now = time.monotonic() if now is None else now
         self._trim(key, now).append(now)
 
+    def acquire(self, key: str, now: float | None = None) -> float:
+        """Check and count one attempt for `key` in one step: 0 when it was counted, else the seconds
+        to wait (nothing counted). Parallel attempts cannot all pass the check before any is counted."""
+        wait = self.retry_after(key, now)
+        if wait == 0:
+            self.add(key, now)
+        return wait
+
+    def release(self, key: str) -> None:
+        """Take back the newest attempt counted for `key` (it succeeded, so it was no failure)."""
+        q = self._events.get(key)
+        if q:
+            q.pop()
+            if not q:
+                self._events.pop(key, None)
+
     def reset(self, key: str) -> None:
         self._events.pop(key, None)
+
+
+class SignInCap:
+    """At most `limit` sign-ins checking a password at once; one more is refused at once with
+    `rate_limited` rather than queueing behind the hashing pool (a flood would wait there for minutes)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.active >= self.limit:
+            raise RpcError.app(Reason.RATE_LIMITED, "The server is busy signing others in. Please try again "
+                                                    "in a moment.", retry_after=1.0)
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
 
 
 class TokenBucket:

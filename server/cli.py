@@ -136,7 +136,7 @@ def _backup(cfg: Config, out: Path) -> int:
         return 2
     try:
         location, embedded = open_database(cfg.database_url, cfg.data_dir)
-    except Exception as exc:  # the wheel raises CalledProcessError/AssertionError with the reason in the log
+    except Exception as exc:  # EmbeddedPostgresError says why; anything else is printed as it is
         print(f"error: cannot open the database: {exc}", file=sys.stderr)
         return 1
     try:

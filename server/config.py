@@ -38,8 +38,11 @@ class Config:
     poll_seconds: float = 1.0
     fanout_interval_ms: float = 0.0
     send_buffer_kib: int = 1024
+    max_snapshot_kib: int = 65536  # a snapshot may pass send_buffer_kib once, up to this size
+    subscribes_per_minute: int = 30  # per connection, bursts of a sixth of it (at least 2)
+    subscribe_wait_seconds: float = 10.0  # a subscribe never waits longer for the relay; then "try again"
     max_frame_bytes: int = 256 * 1024
-    access_token_minutes: int = 15
+    access_token_minutes: float = 15.0  # fractions allowed (tests use seconds-long tokens)
     refresh_token_days: int = 30
     writes_per_minute: int = 120
     login_attempts_per_minute: int = 10
@@ -47,6 +50,31 @@ class Config:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
+    # Exhaustion limits (docs/SECURITY.md, "Limits"): connections, sign-ins and the hashing pool.
+    max_connections: int = 10000  # WebSocket connections in all (also kept below the open-file limit)
+    max_connections_per_address: int = 1024  # from one client address; refused with 429 beyond
+    sign_in_deadline_seconds: float = 30.0  # a connection not signed in by then is closed (4003)
+    max_concurrent_sign_ins: int = 16  # sign-ins verifying a password at once; more get rate_limited
+    hash_workers: int = 2  # threads computing argon2 hashes, off the event loop
+    trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs whose X-Forwarded-For names the client address
+    # Browsers: a WebSocket upgrade carrying an Origin header (only browsers send one) is refused unless
+    # that origin is listed; the desktop app sends none.
+    allowed_origins: tuple[str, ...] = ()
+    # /metrics answers loopback peers; any other peer must send `Authorization: Bearer <metrics_token>`
+    # (with no token set, only loopback may read it).
+    metrics_token: str | None = None
+    # The write path: how long a write waits for a lock, how long the server's own transaction may sit
+    # idle, how far from today a date or instant may lie, and how many upcoming appointments a patient
+    # may hold when booking themself (online or through the assistant; staff bookings are exempt).
+    lock_timeout_ms: int = 3000
+    idle_in_transaction_timeout_ms: int = 10000
+    date_window_years: int = 10
+    max_future_bookings: int = 3
+    # The booking assistant: messages per user per minute (shared by every instance, in the database),
+    # conversations each user may keep, and how long an idle one lives.
+    assistant_messages_per_minute: int = 30
+    assistant_conversations_per_user: int = 20
+    assistant_idle_minutes: int = 60
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> "Config":
@@ -85,6 +113,9 @@ _PATH_FIELDS = {"data_dir", "tls_cert", "tls_key"}
 def _convert(name: str, raw: Any, default: Any) -> Any:
     if name in _PATH_FIELDS:
         return Path(raw).expanduser() if raw is not None else None
+    if isinstance(default, tuple):
+        items = raw.split(",") if isinstance(raw, str) else raw
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if isinstance(default, bool):
         if isinstance(raw, bool):
             return raw

@@ -1,7 +1,9 @@
 """The change relay: reads change_log after its position and fans each change out to the clients.
 
 NOTIFY only wakes it; a backstop poll (about 1 s) and a health-checked LISTEN connection that is
-re-opened when it dies mean a lost notification only delays delivery, never loses it.
+re-opened when it dies mean a lost notification only delays delivery, never loses it. The poll also
+checks the feed's epoch: when the history was cut (a restore under a running server, a TRUNCATE),
+every live subscriber is closed with the resync code and comes back for a snapshot.
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from .connection import text_frame
-from .protocol import busy_block, encode_notification, view_kind
+from .protocol import WS_CLOSE_RESYNC, busy_block, encode_notification, redacted, view_kind
 
 if TYPE_CHECKING:
     from .connection import ClientConnection
 
-__all__ = ["Relay", "ChangeRow", "fetch_changes"]
+__all__ = ["Relay", "ChangeRow", "FeedState", "fetch_changes", "read_feed_state"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "clinic_changes"
@@ -59,6 +62,8 @@ class ChangeRow:
         op, data = self.op, self.data
         if how == "busy":
             data = busy_block(data)
+        elif how == "redacted":
+            data = redacted(self.entity, data)
         elif how == "delete":
             op, data = "delete", {"id": self.entity_id}
         elif op == "delete" and data is None:
@@ -81,6 +86,27 @@ async def fetch_changes(conn: asyncpg.Connection, after: int, upto: int | None =
     return [ChangeRow(r["seq"], r["entity"], r["op"], r["entity_id"], json.loads(r["data"]), r["committed_at"]) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """Which history the feed holds (`epoch`), what of it is gone (`pruned_through`), and its end.
+
+    `end` is `greatest(max(seq), pruned_through)`: with every row pruned (a quiet clinic past
+    retention) the feed still ends where it ended, not at 0.
+    """
+
+    epoch: str
+    pruned_through: int
+    end: int
+
+
+async def read_feed_state(conn: asyncpg.Connection) -> FeedState:
+    """The feed's state. change_log_state is read first, so inside a REPEATABLE READ transaction the
+    snapshot is taken before change_log is touched (a lock on change_log cannot move it later)."""
+    state = await conn.fetchrow("SELECT epoch::text AS epoch, pruned_through FROM change_log_state")
+    last = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM change_log")
+    return FeedState(state["epoch"], state["pruned_through"], max(last, state["pruned_through"]))
+
+
 class Relay:
     """Holds the instance's position in the feed and the set of live subscribers."""
 
@@ -93,6 +119,9 @@ class Relay:
         self._last_fanout = 0.0
         self.metrics = metrics
         self.position = 0  # the last seq read and fanned out by this instance
+        self.epoch = ""  # the feed epoch `position` belongs to
+        self._last_epoch_check = 0.0
+        self._closing_tasks: set[asyncio.Future[None]] = set()  # resync closes in flight
         self.subscribers: set[ClientConnection] = set()
         self.advanced = asyncio.Event()  # set whenever position moves (subscribers catching up wait on it)
         self._wake = asyncio.Event()
@@ -105,7 +134,10 @@ class Relay:
     async def start(self) -> None:
         # min_size=0: with a floor, asyncpg logs a traceback every second while the database is down.
         self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=4)
-        self.position = await self._pool.fetchval("SELECT coalesce(max(seq), 0) FROM change_log")
+        async with self._pool.acquire() as conn:
+            state = await read_feed_state(conn)
+        self.position, self.epoch = state.end, state.epoch
+        self._last_epoch_check = time.monotonic()
         await self._open_listen()
         self._tasks = [asyncio.create_task(self._run(), name="relay"),
                        asyncio.create_task(self._watch_listen(), name="relay-listen-health")]
@@ -122,6 +154,10 @@ class Relay:
         self._wake.set()  # catch up on anything committed while we were not listening
 
     def _on_notify(self, *args: Any) -> None:
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Read the feed now rather than at the next notification or poll."""
         self._wake.set()
 
     async def _watch_listen(self) -> None:
@@ -156,10 +192,29 @@ class Relay:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
+                if time.monotonic() - self._last_epoch_check >= self.poll_seconds:
+                    await self.check_epoch()
                 await self.catch_up()
             except Exception as exc:
                 log.warning("relay read failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
+
+    async def check_epoch(self) -> None:
+        """Notice a cut history (new epoch): end every live subscription and restart from the new feed's end."""
+        self._last_epoch_check = time.monotonic()
+        async with self.pool.acquire() as conn:
+            state = await read_feed_state(conn)
+        if state.epoch == self.epoch:
+            return
+        log.warning("the change feed's history was cut (new epoch); every client resyncs by snapshot")
+        self.epoch = state.epoch
+        self.position = min(self.position, state.end)
+        subscribers, self.subscribers = self.subscribers, set()
+        for sub in subscribers:
+            sub.live = False
+            task = asyncio.ensure_future(sub.ws.close(WS_CLOSE_RESYNC, "the feed was reset; subscribe again"))
+            self._closing_tasks.add(task)
+            task.add_done_callback(self._closing_tasks.discard)
 
     async def catch_up(self) -> None:
         while True:

@@ -1,11 +1,17 @@
 """One WebSocket to the sync server, kept alive, feeding an entity store. Pure asyncio: no Qt.
 
 Life of a connection: open → `auth.resume` (access token) or `auth.refresh` (refresh token) →
-`sync.subscribe` with `since` = the store's last applied seq → read frames until the link dies.
+`sync.subscribe` with `since` = the store's last applied seq and the feed `epoch` it belongs to (a
+different epoch on the server, e.g. after a restore, answers with a snapshot that replaces the store)
+→ read frames until the link dies.
 A heartbeat watchdog drops a link that has been silent for too long (the server sends
 `sync.heartbeat` every few seconds), and the loop reconnects with jittered exponential backoff,
 reset after every successful subscribe. Close code 4001 (fell behind) just resubscribes with
 `since`; 4002 (access token expired or revoked) re-authenticates with the refresh token.
+While connected, the access token is refreshed on the same connection ahead of its expiry, so a
+long day at the desk never sees the server close the link for an expired token; and each heartbeat's
+`seq` (how far the server has brought this connection, including changes it may not see) advances
+the store's position, so a resume replays from there rather than from the last visible change.
 Writes are never queued: a call while not connected raises OfflineError at once.
 """
 
@@ -36,6 +42,8 @@ __all__ = ["SyncClient"]
 log = logging.getLogger(__name__)
 
 ResultHook = Callable[[Any], None]
+
+REFRESH_AT = 0.75  # refresh the access token after this fraction of its lifetime
 
 
 class SyncClient:
@@ -68,6 +76,10 @@ class SyncClient:
         self.user: dict[str, Any] | None = None
         self.access_token: str | None = None
         self.refresh_token: str | None = None
+        # When (loop time) the access token expires, from the `expires_in` it came with; the token
+        # is refreshed at REFRESH_AT of its life, well before the server closes the link (4002).
+        self._access_expires_at: float | None = None
+        self._access_lifetime = 0.0  # seconds, as `expires_in` said
         # Milliseconds from the server's commit to this client applying the event (the last one).
         self.last_latency_ms: float | None = None
         self.connects = 0  # successful subscribes, for tests and diagnostics
@@ -211,7 +223,8 @@ class SyncClient:
             listener(reason)
 
     async def _finish(self, ws: ClientConnection, reader: asyncio.Future[None]) -> None:
-        """Wait until a connection dies, then note what its close code asks of the next one."""
+        """Wait until a connection dies (refreshing its token meanwhile), then note what its close code asks."""
+        refresher = asyncio.create_task(self._keep_token_fresh(), name="sync-token-refresh")
         try:
             await reader
         except asyncio.CancelledError:
@@ -219,6 +232,8 @@ class SyncClient:
                 return
             raise
         finally:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
             self._ws = None
             self._fail_pending(ConnectionError("the connection to the server was lost"))
         code = ws.close_code
@@ -262,6 +277,29 @@ class SyncClient:
             self._set_state(ConnectionState.CONNECTED)
             yield ws, reader
 
+    async def _keep_token_fresh(self) -> None:
+        """Call `auth.refresh` on the live connection before the access token runs out.
+
+        The server closes a connection whose token expired (4002); refreshing first keeps the link,
+        the subscription and the user's screen untouched. A refusal is left to that close: the
+        reconnect loop then tries the refresh token once more and ends the session if it is revoked.
+        """
+        loop = asyncio.get_running_loop()
+        while self.refresh_token is not None:
+            expires_at = self._access_expires_at
+            if expires_at is None:  # resumed with a token of unknown age: refresh now to learn it
+                wait = 0.0
+            else:
+                lifetime = max(1.0, self._access_lifetime)
+                wait = max(0.0, expires_at - lifetime * (1 - REFRESH_AT) - loop.time())
+            await asyncio.sleep(wait)
+            try:
+                result = await self._request("auth.refresh", {"refresh_token": self.refresh_token})
+            except (RpcError, OfflineError, ConnectionError, asyncio.TimeoutError) as exc:
+                log.info("refreshing the access token failed: %r", exc)
+                return
+            self._take_tokens(result)
+
     async def _open(self) -> ClientConnection:
         ws = await connect(
             self.url,
@@ -300,6 +338,9 @@ class SyncClient:
         if result.get("user") is not None:
             self.user = result["user"]
         self.access_token = result.get("access_token", self.access_token)
+        if result.get("access_token") is not None and result.get("expires_in"):
+            self._access_lifetime = float(result["expires_in"])
+            self._access_expires_at = asyncio.get_running_loop().time() + self._access_lifetime
         new_refresh = result.get("refresh_token")
         if new_refresh is not None and new_refresh != self.refresh_token:
             self.refresh_token = new_refresh
@@ -307,14 +348,16 @@ class SyncClient:
                 listener(new_refresh)
 
     async def _subscribe(self) -> None:
-        """Subscribe from the store's seq; the result is applied by the reader before any later frame."""
+        """Subscribe from the store's (seq, epoch); the result is applied by the reader before any later frame."""
 
         def apply(result: dict[str, Any]) -> None:
             if result.get("snapshot") is not None:
-                self.store.load_snapshot(result["snapshot"], result.get("seq"))
+                self.store.load_snapshot(result["snapshot"], result.get("seq"), result.get("epoch"))
+            elif result.get("epoch") is not None:
+                self.store.epoch = result["epoch"]  # a replay: the server vouched for our seq in this epoch
             # A replay is followed by its events (seq <= result seq), which advance the store.
 
-        await self._request("sync.subscribe", {"since": self.store.seq}, hook=apply)
+        await self._request("sync.subscribe", {"since": self.store.seq, "epoch": self.store.epoch}, hook=apply)
         self.connects += 1
 
     # -- frames ------------------------------------------------------------------------------
@@ -362,6 +405,8 @@ class SyncClient:
             params = message.get("params") or {}
             if message["method"] == "sync.event":
                 self._apply_event(params)
+            elif message["method"] == "sync.heartbeat":
+                self.store.note_watermark(params.get("seq"))
             return
         rid = message.get("id")
         entry = self._pending.get(rid) if isinstance(rid, int) else None

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from server.protocol import Reason, RpcError
 
 from .clinic import Call, Clinic
-from .conversation import ConversationStore
+from .conversation import ConversationStore, DatabaseConversationStore
 from .engine import RuleEngine, Turn
 from .llm import LlmConfig, LlmEngine, LlmUnusable
 
@@ -31,7 +31,7 @@ def _utc_now() -> datetime:
 
 
 class AssistantService:
-    """Holds conversations (in memory, per user, expiring) and answers messages with an engine.
+    """Holds conversations (per user, expiring; in the database when the server runs) and answers messages.
 
     Every read and write goes through `call`, the server's own RPC dispatcher for the caller's
     session, so the assistant has exactly the rights of the logged-in user.
@@ -44,17 +44,20 @@ class AssistantService:
         clock: Callable[[], datetime] = _utc_now,
         max_conversations: int = 5000,
         idle_seconds: float = 3600.0,
+        store: ConversationStore | DatabaseConversationStore | None = None,
     ) -> None:
         self._clock = clock
-        self._store = ConversationStore(max_idle_seconds=idle_seconds, max_count=max_conversations)
+        # The server passes a DatabaseConversationStore (shared by its instances); alone, memory will do.
+        self._store = store or ConversationStore(max_idle_seconds=idle_seconds, max_count=max_conversations)
         self._rules = RuleEngine()
         self._llm = LlmEngine(llm, self._rules) if llm is not None else None
         self._llm_down_until = 0.0
         # One message at a time per conversation, so a double-sent confirmation is handled in order.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    @property
-    def conversation_count(self) -> int:
+    async def conversation_count(self) -> int:
+        if isinstance(self._store, DatabaseConversationStore):
+            return await self._store.count()
         return len(self._store)
 
     async def handle(
@@ -74,12 +77,13 @@ class AssistantService:
                                fields={"text": f"must be at most {MAX_TEXT} characters"})
         if conversation_id is not None and not isinstance(conversation_id, str):
             raise RpcError.app(Reason.INVALID_PARAMS, "Invalid params", fields={"conversation_id": "must be text"})
-        conv = self._store.get_or_create(conversation_id, int(user["id"]))
-        lock = self._locks.get(conv.id)
+        lock_key = conversation_id or f"new:{user['id']}"
+        lock = self._locks.get(lock_key)
         if lock is None:
             lock = asyncio.Lock()
-            self._locks[conv.id] = lock
+            self._locks[lock_key] = lock
         async with lock:
+            conv = await self._store.load(conversation_id, int(user["id"]))
             if user.get("role") == "patient":
                 patient_id = user.get("patient_id")
             else:
@@ -93,6 +97,10 @@ class AssistantService:
                 now = now.replace(tzinfo=timezone.utc)
             clinic = Clinic(call, user, now, patient_id)
             turn = await self._respond(conv, text, clinic)
+            # If another instance answered a message of this conversation meanwhile, its state stays and this
+            # turn's is dropped (`save` checks the version); a booking cannot happen twice either way, because
+            # each offer's idempotency key is part of the state both turns started from.
+            await self._store.save(conv)
         result: dict[str, Any] = {"conversation_id": conv.id, "reply": turn.reply}
         if turn.slots is not None:
             result["slots"] = [s.to_wire() for s in turn.slots]

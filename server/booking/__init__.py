@@ -13,9 +13,11 @@ from .model import ApptType, BusyInterval, ScheduleException, Slot, WorkingPerio
 from .rules import check_booking, check_patient_change, may_act_on
 from .settings import ClinicSettings
 from .slots import find_slots
-from .status import OCCUPYING, check_transition
+from .stranded import NEEDS_TIME, stranded_ids
+from .status import OCCUPYING, check_transition, next_statuses, undo_statuses
 
 __all__ = [
+    "NEEDS_TIME",
     "OCCUPYING",
     "ApptType",
     "BookingError",
@@ -29,5 +31,8 @@ __all__ = [
     "check_transition",
     "find_slots",
     "may_act_on",
+    "stranded_ids",
+    "next_statuses",
+    "undo_statuses",
     "working_intervals",
 ]

@@ -20,6 +20,11 @@ __all__ = ["BackupError", "DatabaseSummary", "backup", "check_backup", "check_de
 
 # Tables a DentalCare Connect backup must hold; a dump of some other database is refused.
 REQUIRED_TABLES = ("appointments", "users", "change_log", "alembic_version")
+# A restored feed is another history: a new epoch sends every client that held the old one to a
+# snapshot. A backup from before the epoch existed gets one from its migration instead.
+RENEW_FEED_EPOCH = ("DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND table_name = 'change_log_state' AND column_name = 'epoch') THEN "
+                    "UPDATE change_log_state SET epoch = gen_random_uuid(); END IF; END $$")
 
 
 class BackupError(Exception):
@@ -38,12 +43,14 @@ class DatabaseSummary:
         return f"{self.appointments} appointments, {self.users} users, change log up to seq {self.last_seq}"
 
 
-def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+def _run(args: list[str], location: DatabaseLocation | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program; the password, if any, goes through its environment, never its arguments."""
+    env = location.libpq_env() if location is not None else None
+    return subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
 
 
 def _psql_value(location: DatabaseLocation, sql: str) -> str:
-    result = _run([str(pg_binary("psql")), *location.libpq_args(), "-d", location.database, "-XtAc", sql])
+    result = _run([str(pg_binary("psql")), *location.libpq_args(), "-d", location.database, "-XtAc", sql], location)
     if result.returncode != 0:
         raise BackupError(f"cannot query the database {location.database}: {_last_line(result.stderr)}")
     return result.stdout.strip()
@@ -71,16 +78,19 @@ def check_destination(out: Path) -> None:
 
 
 def backup(location: DatabaseLocation, out: Path) -> int:
-    """Dump the database to `out` (custom format); returns the file's size in bytes."""
+    """Dump the database to `out` (custom format, mode 0600: it holds password hashes); returns its size in bytes."""
     out = Path(out).expanduser()
     check_destination(out)
     partial = out.with_name(out.name + ".partial")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # pg_dump writes into it, keeping 0600
     result = _run([str(pg_binary("pg_dump")), *location.libpq_args(), "-d", location.database,
-                   "--format=custom", "--file", str(partial)])
+                   "--format=custom", "--file", str(partial)], location)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         raise BackupError(f"pg_dump failed: {_last_line(result.stderr)}")
-    os.replace(partial, out)
+    partial.chmod(0o600)
+    os.replace(partial, out)  # a new file: an older backup's wider mode does not carry over
     return out.stat().st_size
 
 
@@ -110,6 +120,7 @@ def restore(path: Path, location: DatabaseLocation) -> None:
         raise BackupError(f"the database {location.database} is not empty ({tables} tables); restore into a new "
                           "--data-dir, or drop and recreate the database first")
     result = _run([str(pg_binary("pg_restore")), *location.libpq_args(), "-d", location.database,
-                   "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges", str(path)])
+                   "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges", str(path)], location)
     if result.returncode != 0:
         raise BackupError(f"pg_restore failed, nothing was restored: {_last_line(result.stderr)}")
+    _psql_value(location, RENEW_FEED_EPOCH)  # seqs of the restored feed mean something else to open clients

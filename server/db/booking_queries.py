@@ -18,7 +18,7 @@ import asyncpg
 from .. import booking as rules
 from ..protocol import OCCUPYING_STATUSES
 
-__all__ = ["BookingContext", "appointment_by_key", "booking_context", "insert_appointment", "read_for_change",
+__all__ = ["BookingContext", "TooManyBookings", "appointment_by_key", "booking_context", "insert_appointment", "read_for_change",
            "update_appointment", "UPDATABLE"]
 
 _OCCUPYING = sorted(OCCUPYING_STATUSES)
@@ -33,11 +33,13 @@ SELECT json_build_object(
   'patient_exists', EXISTS (SELECT 1 FROM patients p WHERE p.id = $3),
   'hours', (SELECT coalesce(json_agg(json_build_object('dentist_id', w.dentist_id, 'weekday', w.weekday,
               'start', w.start_time, 'end', w.end_time)), '[]') FROM working_hours w WHERE w.dentist_id = $1),
-  'exceptions', (SELECT coalesce(json_agg(json_build_object('dentist_id', e.dentist_id, 'start', e.start_at,
-                   'end', e.end_at, 'kind', e.kind, 'reason', e.reason)), '[]')
+  'exceptions', (SELECT coalesce(json_agg(json_build_object('dentist_id', e.dentist_id,
+                   'start', greatest(e.start_at, $5), 'end', least(e.end_at, $6), 'kind', e.kind, 'reason', e.reason)),
+                   '[]')
                  FROM schedule_exceptions e
                  WHERE (e.dentist_id IS NULL OR e.dentist_id = $1) AND e.end_at > $5 AND e.start_at < $6),
-  'busy', (SELECT coalesce(json_agg(json_build_object('id', a.id, 'start', a.start_at, 'end', a.end_at,
+  'busy', (SELECT coalesce(json_agg(json_build_object('id', a.id, 'start', greatest(a.start_at, $5),
+             'end', least(a.end_at, $6),
              'dentist_id', a.dentist_id, 'patient_id', a.patient_id, 'chair_id', a.chair_id)), '[]')
            FROM appointments a
            WHERE (a.dentist_id = $1 OR a.patient_id = $3 OR a.chair_id = $4)
@@ -56,7 +58,8 @@ FROM appointments a WHERE a.id = $1
 
 _CONTEXT_SQL = _CONTEXT_SQL_TEMPLATE.replace("{settings}", _SETTINGS_JSON)
 
-UPDATABLE = ("status", "notes", "dentist_id", "type_id", "chair_id", "start_at", "end_at", "updated_by")
+UPDATABLE = ("status", "notes", "dentist_id", "type_id", "chair_id", "start_at", "end_at", "updated_by",
+             "cancel_reason")
 
 _INSERT_SQL = """
 WITH actor AS (SELECT set_config('clinic.user_id', $1, true))
@@ -65,6 +68,20 @@ INSERT INTO appointments (patient_id, dentist_id, chair_id, type_id, start_at, e
 SELECT $2, $3, $4, $5, $6, $7, 'scheduled', $8, $9, $10, $11, $11 FROM actor
 RETURNING clinic_wire_appointment(appointments)::text
 """
+
+# The same insert, made only while the patient holds fewer than $12 upcoming occupying appointments that
+# they booked themself (online or through the assistant); what the clinic booked for them does not count.
+_INSERT_CAPPED_SQL = _INSERT_SQL.replace(
+    "FROM actor\n",
+    "FROM actor WHERE (SELECT count(*) FROM appointments h WHERE h.patient_id = $2 AND h.created_by = $11\n"
+    "                  AND h.start_at > now() AND h.status = ANY($13::text[])) < $12\n")
+
+# Two-key advisory locks live apart from the feed's one-key lock (724242); this class is per patient.
+_PATIENT_LOCK_CLASS = 7242
+
+
+class TooManyBookings(Exception):
+    """The patient already holds the most upcoming appointments they may book themself."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +136,10 @@ async def update_appointment(pool: asyncpg.Pool, appt_id: int, version: int, use
 
 async def booking_context(pool: asyncpg.Pool | asyncpg.Connection, *, dentist_id: int, type_id: int, patient_id: int,
                           chair_id: int | None, lo: datetime, hi: datetime) -> BookingContext:
-    """Settings, the type, who exists, hours, exceptions and busy intervals around [lo, hi), in one read."""
+    """Settings, the type, who exists, hours, exceptions and busy intervals around [lo, hi), in one read.
+
+    Instants are clamped to [lo, hi): only the overlap matters, and a stored row reaching year 1 or
+    infinity then never reaches Python's calendar arithmetic."""
     raw = await pool.fetchval(_CONTEXT_SQL, dentist_id, type_id, patient_id, chair_id, lo, hi, _OCCUPYING)
     c = json.loads(raw)
     t = c["type"]
@@ -144,14 +164,27 @@ async def booking_context(pool: asyncpg.Pool | asyncpg.Connection, *, dentist_id
 
 async def insert_appointment(pool: asyncpg.Pool, *, user_id: int, patient_id: int, dentist_id: int,
                              chair_id: int | None, type_id: int, start: datetime, end: datetime, source: str,
-                             notes: str, idempotency_key: str | None) -> dict[str, Any]:
+                             notes: str, idempotency_key: str | None,
+                             future_limit: int | None = None) -> dict[str, Any]:
     """Insert a validated booking in one autocommit statement; returns its wire row.
+
+    With `future_limit`, the insert is made only while the patient holds fewer upcoming appointments
+    booked by this same user (else TooManyBookings). A per-patient advisory lock is taken first, in a statement of its own, so
+    the insert's snapshot already sees every booking a parallel request of that patient committed.
+    The lock order stays patient lock, then the feed lock (taken by the insert's statement trigger).
 
     Raises the driver's error for a constraint (23P01: the time was taken meanwhile; 23505: the
     idempotency key was used meanwhile).
     """
-    raw = await pool.fetchval(_INSERT_SQL, str(user_id), patient_id, dentist_id, chair_id, type_id, start, end,
-                              source, notes, idempotency_key, user_id)
+    args = (str(user_id), patient_id, dentist_id, chair_id, type_id, start, end, source, notes, idempotency_key,
+            user_id)
+    if future_limit is None:
+        return json.loads(await pool.fetchval(_INSERT_SQL, *args))
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _PATIENT_LOCK_CLASS, patient_id)
+        raw = await conn.fetchval(_INSERT_CAPPED_SQL, *args, future_limit, _OCCUPYING)
+    if raw is None:
+        raise TooManyBookings()
     return json.loads(raw)
 
 

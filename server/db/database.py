@@ -37,15 +37,24 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 class Database:
     """Owns the engine. `transaction(user_id)` tags writes with the acting user for the audit trail."""
 
-    def __init__(self, location: DatabaseLocation, pool_size: int = 10) -> None:
+    def __init__(self, location: DatabaseLocation, pool_size: int = 10, *, lock_timeout_ms: int = 0,
+                 idle_in_transaction_timeout_ms: int = 0) -> None:
         self.location = location
+        # Every session of the server waits at most `lock_timeout_ms` for a lock (an outside session
+        # holding the feed lock then costs a clear, retryable error instead of a hang), and a transaction
+        # of ours left idle is cut by PostgreSQL rather than holding its locks. 0 leaves PostgreSQL's default.
+        self.server_settings = {"application_name": "clinic-server", "TimeZone": "UTC"}
+        if lock_timeout_ms > 0:
+            self.server_settings["lock_timeout"] = str(lock_timeout_ms)
+        if idle_in_transaction_timeout_ms > 0:
+            self.server_settings["idle_in_transaction_session_timeout"] = str(idle_in_transaction_timeout_ms)
         self.engine: AsyncEngine = create_async_engine(
             location.sqlalchemy_url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=1800,
-            connect_args={"server_settings": {"application_name": "clinic-server", "TimeZone": "UTC"}},
+            connect_args={"server_settings": dict(self.server_settings)},
         )
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -59,7 +68,7 @@ class Database:
                     # min_size=0: with a floor, asyncpg logs a traceback every second while the database is down.
                     self._pool = await asyncpg.create_pool(
                         self.location.asyncpg_dsn, min_size=0, max_size=self.pool_size, reset=_keep_session,
-                        server_settings={"application_name": "clinic-server", "TimeZone": "UTC"})
+                        server_settings=dict(self.server_settings))
         return self._pool
 
     @asynccontextmanager

@@ -180,4 +180,5 @@ change_log_state = Table(
     "change_log_state", metadata,
     Column("id", Integer, primary_key=True),
     Column("pruned_through", BigInteger, nullable=False),
+    Column("epoch", UUID, nullable=False),
 )

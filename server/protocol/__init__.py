@@ -11,7 +11,7 @@ from .codec import (
     parse_frame,
 )
 from .errors import WS_CLOSE_AUTH_EXPIRED, WS_CLOSE_RESYNC, ErrorCode, Reason, RpcError
-from .shapes import KINDS, OCCUPYING_STATUSES, STATUSES, busy_block, view_for, view_kind
+from .shapes import KINDS, OCCUPYING_STATUSES, STATUSES, busy_block, redacted, view_for, view_kind
 
 __all__ = [
     "KINDS",
@@ -25,6 +25,7 @@ __all__ = [
     "Request",
     "RpcError",
     "busy_block",
+    "redacted",
     "decode_request",
     "encode_error",
     "encode_notification",

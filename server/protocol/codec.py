@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,12 +69,26 @@ def decode_request(obj: Any) -> Request:
     return Request(method=method, params=params, id=rid, is_notification=not has_id)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def parse_frame(text: str | bytes) -> Any:
-    """Parse a frame's JSON; raises RpcError(-32700) on anything that is not JSON."""
+    """Parse a frame's JSON; raises RpcError(-32700) on anything that is not JSON.
+
+    JSON may spell an unpaired surrogate (`"\\ud800"`), which no UTF-8 text can hold: echoed back in an
+    id or stored from a param it would fail later, so such a frame is refused here.
+    """
     try:
-        return json.loads(text)
+        obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise RpcError(ErrorCode.PARSE_ERROR, "Parse error: the frame is not valid JSON") from exc
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        try:
+            _dumps(obj).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RpcError(ErrorCode.PARSE_ERROR,
+                           "Parse error: the frame holds an unpaired surrogate, which is not valid Unicode") from exc
+    return obj
 
 
 def encode_result(rid: int | str | None, result: Any) -> str:

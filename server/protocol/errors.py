@@ -32,6 +32,8 @@ class Reason(StrEnum):
     VERSION_CONFLICT = "version_conflict"
     INVALID_TRANSITION = "invalid_transition"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_BOOKINGS = "too_many_bookings"  # a patient holds the most upcoming appointments they may book
+    POSSIBLE_DUPLICATE = "possible_duplicate"  # patients.create: a likely existing record (sent with candidates)
     INTERNAL = "internal"
 
 

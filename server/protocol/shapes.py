@@ -17,7 +17,7 @@ Kinds and fields:
 - ``appointment_type``: id, version, name, duration_minutes, colour, patient_bookable
 - ``working_hours``: id, version, dentist_id, weekday (0=Mon), start "HH:MM", end "HH:MM"
 - ``schedule_exception``: id, version, dentist_id (null = whole clinic), start, end,
-  kind ("closed" | "extra"), reason
+  kind ("closed" | "extra"), reason — the reason is staff-only: patients get it as "" (closed time, not why)
 - ``settings``: id (always 1), version, clinic_name, timezone, slot_minutes, min_notice_minutes,
   max_advance_days, late_cancel_hours
 """
@@ -32,6 +32,7 @@ __all__ = [
     "STATUSES",
     "Role",
     "busy_block",
+    "redacted",
     "view_for",
     "view_kind",
 ]
@@ -54,6 +55,8 @@ Role = Literal["admin", "dentist", "patient"]
 
 _BUSY_FIELDS = ("id", "version", "dentist_id", "chair_id", "start", "end")
 
+View = Literal["full", "busy", "redacted", "delete", "hidden"]
+
 
 def busy_block(appointment: dict[str, Any]) -> dict[str, Any]:
     """Someone else's appointment as a viewer may see it: where and when, never who or why."""
@@ -63,18 +66,26 @@ def busy_block(appointment: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
+def redacted(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A row without what a patient may not read: a day off's reason is the staff's business."""
+    if kind == "schedule_exception" and row.get("reason"):
+        return {**row, "reason": ""}
+    return row
+
+
 def view_kind(
     kind: str,
     row: dict[str, Any],
     role: str,
     dentist_id: int | None,
     patient_id: int | None,
-) -> Literal["full", "busy", "delete", "hidden"]:
+) -> View:
     """How one viewer sees one entity row, without shaping it (the relay asks this per client).
 
-    "full": the row as is; "busy": someone else's appointment as a busy block; "delete": the
-    viewer should drop what they had (someone else's appointment that no longer occupies time);
-    "hidden": the viewer never sees this kind of row.
+    "full": the row as is; "busy": someone else's appointment as a busy block; "redacted": the row
+    without its staff-only fields (see `redacted`); "delete": the viewer should drop what they had
+    (someone else's appointment that no longer occupies time); "hidden": the viewer never sees this
+    kind of row.
     """
     if role == "admin":
         return "full"
@@ -86,6 +97,8 @@ def view_kind(
         return "busy" if row.get("status") in OCCUPYING_STATUSES else "delete"
     if kind == "patient":
         return "full" if role == "patient" and row.get("id") == patient_id else "hidden"
+    if kind == "schedule_exception" and role == "patient":
+        return "redacted"
     return "full"
 
 
@@ -95,12 +108,14 @@ def view_for(
     role: str,
     dentist_id: int | None,
     patient_id: int | None,
-) -> tuple[Literal["full", "busy", "delete", "hidden"], dict[str, Any] | None]:
-    """How one viewer sees one entity row: ("full", row), ("busy", block), ("delete", None) or
-    ("hidden", None); see `view_kind`."""
+) -> tuple[View, dict[str, Any] | None]:
+    """How one viewer sees one entity row: ("full", row), ("busy", block), ("redacted", row minus
+    staff-only fields), ("delete", None) or ("hidden", None); see `view_kind`."""
     how = view_kind(kind, row, role, dentist_id, patient_id)
     if how == "full":
         return how, row
     if how == "busy":
         return how, busy_block(row)
+    if how == "redacted":
+        return how, redacted(kind, row)
     return how, None

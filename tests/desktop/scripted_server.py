@@ -17,12 +17,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from desktop_factories import appointment, make_snapshot
 
 
+_MESSAGES = {"slot_unavailable": "That time has just been taken. Please pick another slot."}
+
+
 class ScriptedServer:
     """Accepts alice/demo; keeps a change log so `since` replays exactly what a client missed."""
 
     def __init__(self, appointments: int = 3) -> None:
         self.snapshot = make_snapshot(appointments)
         self.log: list[dict[str, Any]] = []  # events, seq = 100 + index
+        self.epoch = "epoch-1"  # the feed epoch; a test replaces it (and the log) to play a restore
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.connections: list[ServerConnection] = []
         self.silent = False  # stop sending anything (heartbeats included), keep the socket open
@@ -80,7 +84,9 @@ class ScriptedServer:
                 if method in self.fail:
                     failure = self.fail[method]
                     data = dict(failure) if isinstance(failure, dict) else {"reason": failure}
-                    error = {"code": -32000, "message": "refused", "data": data}
+                    # The real server's sentence for the reason (the app shows the server's precise words).
+                    message = data.pop("message", _MESSAGES.get(data["reason"], "refused"))
+                    error = {"code": -32000, "message": message, "data": data}
                     await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}))
                     continue
                 try:
@@ -131,16 +137,16 @@ class ScriptedServer:
         if method == "sync.subscribe":
             since = params.get("since")
             head = 99 + len(self.log)
-            if since is None:
+            if since is None or params.get("epoch") not in (None, self.epoch):
                 rows = {kind: list(rows) for kind, rows in self.snapshot.items()}
                 for event in self.log:  # fold the log into the snapshot
                     table = rows.setdefault(event["entity"], [])
                     table[:] = [r for r in table if r["id"] != event["id"]]
                     if event["op"] == "upsert":
                         table.append(event["data"])
-                return {"seq": head, "snapshot": rows}, []
+                return {"seq": head, "epoch": self.epoch, "snapshot": rows}, []
             missed = [event for event in self.log if event["seq"] > since]
-            return {"seq": head, "replayed": len(missed)}, missed
+            return {"seq": head, "epoch": self.epoch, "replayed": len(missed)}, missed
         if method == "patients.search":
             query = str(params.get("query", "")).lower()
             return [p for p in self._patients() if query in p["name"].lower()], []

@@ -72,7 +72,7 @@ async def test_drop_reconnects_resumes_and_replays_without_duplicates(scripted: 
     await scripted.start()
     await until(lambda: client.state == ConnectionState.CONNECTED and client.store.get("appointment", 61) is not None)
     subscribes = [params for method, params in scripted.calls if method == "sync.subscribe"]
-    assert subscribes[-1] == {"since": 100}
+    assert subscribes[-1] == {"since": 100, "epoch": "epoch-1"}
     assert "auth.resume" in scripted.methods()
     assert client.store.count("appointment") == 5 and client.store.seq == 101
     assert states[:3] == [ConnectionState.CONNECTED, ConnectionState.RECONNECTING, ConnectionState.CONNECTED]
@@ -88,7 +88,23 @@ async def test_close_4001_resubscribes_with_since(scripted: ScriptedServer) -> N
     connects = client.connects
     await scripted.close_all(4001)
     await until(lambda: client.connects > connects and client.connected)
-    assert [p for m, p in scripted.calls if m == "sync.subscribe"][-1] == {"since": 100}
+    assert [p for m, p in scripted.calls if m == "sync.subscribe"][-1] == {"since": 100, "epoch": "epoch-1"}
+    await client.close()
+
+
+async def test_new_feed_epoch_replaces_the_store_with_the_snapshot(scripted: ScriptedServer) -> None:
+    """After a restore (new epoch, a feed that ends before the client's seq) the client takes the snapshot, not its old rows."""
+    client = _client(scripted)
+    await client.sign_in(username="alice", password="demo")
+    await scripted.push("appointment", appointment(70))
+    await until(lambda: client.store.seq == 100 and client.store.epoch == "epoch-1")
+    scripted.epoch, scripted.log = "epoch-2", []  # the restored feed ends at 99, before the client's seq
+    connects = client.connects
+    await scripted.close_all(4001)
+    await until(lambda: client.connects > connects and client.connected)
+    assert [p for m, p in scripted.calls if m == "sync.subscribe"][-1] == {"since": 100, "epoch": "epoch-1"}
+    assert client.store.epoch == "epoch-2" and client.store.seq == 99
+    assert client.store.get("appointment", 70) is None and client.store.count("appointment") == 3
     await client.close()
 
 
@@ -134,10 +150,10 @@ async def test_silent_link_is_dropped_by_the_heartbeat_watchdog(scripted: Script
 
 
 async def test_backoff_grows_with_jitter_and_resets() -> None:
-    """Delays grow exponentially within the cap, are jittered, and restart after a success."""
+    """Delays stay under a ceiling that grows exponentially to the cap, are jittered, and restart after a success."""
     backoff = Backoff(initial=1.0, factor=2.0, maximum=8.0)
     delays = [backoff.next_delay() for _ in range(6)]
-    assert 0.5 <= delays[0] <= 1.0 and 4.0 <= delays[5] <= 8.0
+    assert backoff.floor <= delays[0] <= 1.0 and all(d <= 8.0 for d in delays) and backoff.ceiling() == 8.0
     assert len(set(delays)) > 1
     backoff.reset()
     assert backoff.next_delay() <= 1.0

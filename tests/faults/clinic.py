@@ -25,15 +25,31 @@ LONDON = ZoneInfo("Europe/London")
 USERS = ("frontdesk", "drsmith", "drpatel", "alice", "bob")
 
 
+@dataclass
+class Run:
+    """What one client got from one snapshot on: the snapshot's epoch and watermark, then every event's seq."""
+
+    epoch: str | None
+    watermark: int
+    seqs: list[int] = field(default_factory=list)
+
+
 class RecordingStore(EntityStore):
-    """The desktop's entity store, also noting the seq of every event the client hands it."""
+    """The desktop's entity store, also noting the seq of every event the client hands it, run by run."""
 
     def __init__(self) -> None:
         super().__init__()
         self.delivered: list[int] = []
+        self.runs: list[Run] = []  # a new one at every snapshot loaded; replays continue the last
+
+    def load_snapshot(self, snapshot, seq, epoch=None):  # type: ignore[override]
+        self.runs.append(Run(epoch, seq or 0))
+        return super().load_snapshot(snapshot, seq, epoch)
 
     def apply_event(self, event):  # type: ignore[override]
         self.delivered.append(event["seq"])
+        if self.runs:
+            self.runs[-1].seqs.append(event["seq"])
         return super().apply_event(event)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.counters import FAULTS
+from tests.faults.counters import FAULTS, SOAK
 from tests.server_process import ServerProcess
 
 
@@ -30,9 +30,37 @@ def _raise_open_file_limit(wanted: int = 8192) -> None:
 _raise_open_file_limit()
 
 
+SOAK_SECONDS = 120.0  # CI's soak; `--soak-seconds 1800` for a long one
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--soak-seconds", type=float, default=SOAK_SECONDS,
+                     help=f"how long the fault soak injects faults (test_fault_soak.py; default {SOAK_SECONDS:.0f})")
+
+
+def _soak_seconds(config) -> float:
+    """The soak's length; the default when this conftest was loaded after the command line was read."""
+    return float(config.getoption("--soak-seconds", default=SOAK_SECONDS))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Give the soak the time it was asked for (the suite's 300 s timeout is for ordinary tests)."""
+    for item in items:
+        if "soak_seconds" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(_soak_seconds(config) + 420))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if FAULTS.touched:
         terminalreporter.write_line(FAULTS.summary("fault suite"))
+    if SOAK.touched:
+        terminalreporter.write_line(SOAK.summary("fault soak"))
+
+
+@pytest.fixture
+def soak_seconds(request) -> float:
+    """`--soak-seconds`: how long the soak injects faults."""
+    return _soak_seconds(request.config)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Counters", "FAULTS", "SECURITY"]
+__all__ = ["Counters", "FAULTS", "SECURITY", "SOAK"]
 
 
 @dataclass
@@ -14,6 +14,7 @@ class Counters:
     events_checked: int = 0  # sync.event deliveries checked against the database
     lost: int = 0  # committed changes a client should have seen and never did
     duplicated: int = 0  # changes a client received twice on its live stream
+    detail: str = ""  # what the faults were, printed after the figures
     touched: bool = False
 
     def add(self, **counts: int) -> None:
@@ -23,8 +24,10 @@ class Counters:
 
     def summary(self, title: str) -> str:
         return (f"{title}: faults injected {self.faults_injected}, bad inputs tried {self.bad_inputs}, "
-                f"events checked {self.events_checked}, lost {self.lost}, duplicated {self.duplicated}")
+                f"events checked {self.events_checked}, lost {self.lost}, duplicated {self.duplicated}"
+                + (f" ({self.detail})" if self.detail else ""))
 
 
 FAULTS = Counters()
 SECURITY = Counters()
+SOAK = Counters()  # the randomized soak alone (tests/faults/test_fault_soak.py), also counted in FAULTS

@@ -77,7 +77,7 @@ async def test_request_flood_is_rate_limited_and_others_are_served(make_server):
 
 async def test_client_that_never_reads_its_answers_is_cut_off(make_server):
     """A client pipelining requests and never reading the answers is closed once its bounded queue fills; others carry on."""
-    srv = make_server({"CLINIC_SEND_QUEUE_LIMIT": "50"})
+    srv = make_server({"CLINIC_SEND_BUFFER_KIB": "64"})
     token = (await _tokens(srv.ws_url))["frontdesk"]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

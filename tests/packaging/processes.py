@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from tests.server_process import REPO_ROOT, ServerProcess
 
@@ -33,6 +34,7 @@ class EmbeddedServerProcess(ServerProcess):
                 "--data-dir", str(self.data_dir)]
 
     def database_url_of_cluster(self) -> str:
-        """The libpq URL of the `clinic` database of the running embedded cluster (its unix socket folder)."""
+        """The libpq URL of the `clinic` database of the running embedded cluster (its socket folder, its password)."""
         lines = (self.data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()
-        return f"postgresql://postgres:@/clinic?host={lines[4]}"  # line 5: the socket directory
+        password = quote((self.data_dir / "postgres.password").read_text().strip(), safe="")
+        return f"postgresql://postgres:{password}@/clinic?host={lines[4]}"  # line 5: the socket directory

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.server_process import REPO_ROOT, ServerProcess, free_port
-from helpers import RpcClient
+from helpers import RpcClient, make_world_reachable
 
 
 def _get(url: str) -> tuple[int, str, str]:
@@ -51,9 +54,12 @@ async def test_healthz_and_metrics_report_clients_relay_and_latency(server: Serv
     assert _get(server.http_url + "/nothing-here")[0] == 404
 
 
-async def test_demo_mode_seeds_once_and_keeps_bookings_across_restarts(tmp_path) -> None:
+async def test_demo_mode_seeds_once_and_keeps_bookings_across_restarts() -> None:
     """`clinic-server --demo` seeds an empty embedded database, and a restart keeps what was booked."""
-    data_dir = tmp_path / "demo-data"
+    # Outside pytest's basetemp (other pytest runs reset it to 0700), reachable by the unprivileged user
+    # postgres runs as when we are root; see tests/conftest.py's pg_cluster.
+    data_dir = Path(tempfile.mkdtemp(prefix="clinic-demo-")) / "demo-data"
+    make_world_reachable(data_dir)
     port = free_port()
     env = dict(os.environ, CLINIC_LOG_LEVEL="WARNING")
     env.pop("CLINIC_DATABASE_URL", None)
@@ -98,3 +104,4 @@ async def test_demo_mode_seeds_once_and_keeps_bookings_across_restarts(tmp_path)
             assert len(appts) == 5  # four demo appointments, seeded once, plus Alice's booking
     finally:
         stop(proc)
+        shutil.rmtree(data_dir.parent, ignore_errors=True)

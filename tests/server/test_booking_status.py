@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.booking import OCCUPYING, BookingError, check_transition
+from server.booking import OCCUPYING, BookingError, check_transition, next_statuses, undo_statuses
 from server.protocol import Reason
 
 START = datetime(2026, 4, 20, 9, 0, tzinfo=UTC)
@@ -28,6 +28,17 @@ ALLOWED = [
     ("in_chair", "completed"),
 ]
 
+# Taking back a mistaken status change: staff only, on the appointment's own day.
+UNDOS = [
+    ("checked_in", "scheduled"),
+    ("checked_in", "confirmed"),
+    ("in_chair", "checked_in"),
+    ("completed", "in_chair"),
+    ("no_show", "scheduled"),
+    ("no_show", "confirmed"),
+]
+NEXT_DAY = START + timedelta(days=1)
+
 
 def refusal(old: str, new: str, *, role: str = "admin", now: datetime = AFTER) -> BookingError:
     """The BookingError a transition raises (the test fails if it is allowed)."""
@@ -44,15 +55,65 @@ def test_staff_may_make_every_allowed_transition(old: str, new: str, role: str) 
 
 
 def test_every_other_transition_is_invalid() -> None:
-    """Every pair of different statuses not in the machine is refused as invalid_transition."""
+    """Every pair of different statuses not in the machine (nor a same-day undo) is refused as invalid_transition."""
     refused = 0
     for old in STATUSES:
         for new in STATUSES:
             if old == new or (old, new) in ALLOWED:
                 continue
+            if (old, new) in UNDOS:
+                assert refusal(old, new, now=NEXT_DAY).reason == Reason.INVALID_TRANSITION, (old, new)
+                continue
             assert refusal(old, new).reason == Reason.INVALID_TRANSITION, (old, new)
             refused += 1
-    assert refused == 7 * 6 - len(ALLOWED)
+    assert refused == 7 * 6 - len(ALLOWED) - len(UNDOS)
+
+
+@pytest.mark.parametrize("role", ["admin", "dentist"])
+@pytest.mark.parametrize(("old", "new"), UNDOS)
+def test_staff_may_undo_a_status_change_on_the_day(old: str, new: str, role: str) -> None:
+    """A mistaken check-in, seating, completion or no-show can be taken back on the appointment's day only."""
+    check_transition(old, new, role=role, start=START, now=AFTER)
+    error = refusal(old, new, role=role, now=NEXT_DAY)
+    assert error.reason == Reason.INVALID_TRANSITION and "day of the appointment" in error.message
+
+
+def test_the_day_of_an_undo_is_the_clinic_day() -> None:
+    """At 00:30 local time in New York (05:30 UTC) the clinic's day is still the appointment's previous day."""
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    late_evening = datetime(2026, 4, 20, 22, 0, tzinfo=new_york)
+    after_midnight = datetime(2026, 4, 21, 0, 30, tzinfo=new_york)
+    assert late_evening.astimezone(UTC).date() == after_midnight.astimezone(UTC).date()
+    check_transition("completed", "in_chair", role="admin", start=late_evening,
+                     now=late_evening + timedelta(minutes=30), zone=new_york)
+    assert refusal_at(late_evening, after_midnight, new_york).reason == Reason.INVALID_TRANSITION
+
+
+def refusal_at(start: datetime, now: datetime, zone) -> BookingError:
+    with pytest.raises(BookingError) as caught:
+        check_transition("completed", "in_chair", role="admin", start=start, now=now, zone=zone)
+    return caught.value
+
+
+@pytest.mark.parametrize(("old", "new"), UNDOS)
+def test_patients_may_not_undo(old: str, new: str) -> None:
+    """Undoing a status change is the clinic's call, not the patient's."""
+    assert refusal(old, new, role="patient").reason == Reason.FORBIDDEN
+
+
+def test_menus_offer_only_what_the_machine_allows() -> None:
+    """next_statuses and undo_statuses list exactly the moves check_transition would accept now."""
+    assert next_statuses("scheduled", role="admin", start=START, now=BEFORE) == ["confirmed", "checked_in", "cancelled"]
+    assert next_statuses("scheduled", role="admin", start=START, now=AFTER) == [
+        "confirmed", "checked_in", "cancelled", "no_show"]
+    assert next_statuses("checked_in", role="dentist", start=START, now=AFTER) == ["in_chair", "cancelled", "no_show"]
+    assert next_statuses("completed", role="admin", start=START, now=AFTER) == []
+    assert undo_statuses("completed", role="admin", start=START, now=AFTER) == ["in_chair"]
+    assert undo_statuses("completed", role="admin", start=START, now=NEXT_DAY) == []
+    assert undo_statuses("scheduled", role="admin", start=START, now=AFTER) == []
+    assert undo_statuses("checked_in", role="patient", start=START, now=AFTER) == []
 
 
 @pytest.mark.parametrize(
@@ -66,7 +127,7 @@ def test_every_other_transition_is_invalid() -> None:
         ("confirmed", "scheduled"),
         ("in_chair", "cancelled"),
         ("in_chair", "no_show"),
-        ("checked_in", "confirmed"),
+        ("in_chair", "scheduled"),
     ],
 )
 def test_selected_forbidden_transitions_say_why(old: str, new: str) -> None:

@@ -11,7 +11,6 @@ Revises: 0001
 Create Date: 2026-11-24
 """
 
-from alembic import op
 
 from server.db.migrations.sqlscript import run_script
 
