@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QObject, QSettings, QSize
 from PySide6.QtWidgets import QApplication
 
 from .credential_store import CredentialStore
@@ -13,12 +14,14 @@ from .demo_server import DemoServer, DemoServerError
 from .login.login_window import LoginWindow
 from .main_window import MainWindow
 from .session import Session
+from .window_geometry import fit_to_screen
 
 __all__ = ["ApplicationController"]
 
 log = logging.getLogger(__name__)
 
 DEMO_HINT = "Demo users (password “demo”): frontdesk, drsmith, drpatel, alice, bob."
+DEMO_RESTARTS_PER_MINUTE = 3  # beyond this the demo server is left stopped and the user is told
 
 
 class ApplicationController(QObject):
@@ -38,6 +41,10 @@ class ApplicationController(QObject):
         self.main_window: MainWindow | None = None
         self._quit = asyncio.Event()  # set when the user closes the last window or quits
         self._sign_out_task: asyncio.Task[None] | None = None
+        self._restart_task: asyncio.Task[None] | None = None  # bringing a dead demo server back
+        self._demo_restarts: list[float] = []  # when (monotonic) it was restarted, for the limit
+        if self.demo is not None:
+            self.demo.on_exit(self._on_demo_exited)
 
     async def run(self) -> None:
         """Show the login, run until quit, then close everything in order."""
@@ -66,6 +73,8 @@ class ApplicationController(QObject):
         self._quit.set()
 
     async def shutdown(self) -> None:
+        if self._restart_task is not None:
+            await asyncio.gather(self._restart_task, return_exceptions=True)
         if self._sign_out_task is not None:
             await asyncio.gather(self._sign_out_task, return_exceptions=True)
         if self.login_window is not None:
@@ -80,6 +89,42 @@ class ApplicationController(QObject):
             await self.demo.stop()
         self.settings.sync()
 
+    # -- the demo server ---------------------------------------------------------------------
+
+    def _on_demo_exited(self, code: int, last_words: str) -> None:
+        """Our own server died under us: start it again on the same port; the client reconnects by itself."""
+        if self._quit.is_set():
+            return
+        self._restart_task = asyncio.ensure_future(self._restart_demo(code, last_words))
+
+    async def _restart_demo(self, code: int, last_words: str) -> None:
+        assert self.demo is not None
+        now = time.monotonic()
+        self._demo_restarts = [t for t in self._demo_restarts if now - t < 60] + [now]
+        why = f" ({last_words})" if last_words else f" (exit code {code})"
+        if len(self._demo_restarts) > DEMO_RESTARTS_PER_MINUTE:
+            self._tell(f"The demo server keeps stopping{why}. Quit and run the demo again.", error=True)
+            return
+        self._tell("The demo server stopped unexpectedly; starting it again…", busy=True)
+        try:
+            await self.demo.start()
+        except (DemoServerError, OSError) as exc:
+            self._tell(f"The demo server could not be restarted: {exc}. Quit and run the demo again.", error=True)
+            return
+        self._tell("The demo server is running again.")
+
+    def _tell(self, text: str, *, error: bool = False, busy: bool = False) -> None:
+        """Say what happened to the demo server in whichever window is open."""
+        if self.main_window is not None:
+            self.main_window.show_toast(text, error=error)
+        elif self.login_window is not None:
+            if error:
+                self.login_window.show_error(text)
+            else:
+                self.login_window.set_busy(text if busy else "")
+                if not busy:
+                    self.login_window.show_hint(f"{text} {DEMO_HINT}")
+
     # -- windows -----------------------------------------------------------------------------
 
     def _show_login(self) -> None:
@@ -88,8 +133,9 @@ class ApplicationController(QObject):
             window.set_server(self.server_url)
         window.signed_in.connect(self._on_login_window_signed_in)
         window.closed.connect(self._on_login_window_closed)
-        window.resize(480, 420)
+        fit_to_screen(window, QSize(480, 420))
         window.show()
+        window.focus_first_empty()
         self.login_window = window
 
     def _on_login_window_signed_in(self, session: Session) -> None:

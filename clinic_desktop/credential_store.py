@@ -15,10 +15,24 @@ _SERVICE = "DentalCare Connect"
 
 
 class CredentialStore:
-    """Where no keychain exists (a headless box), every call quietly does nothing: nothing is remembered."""
+    """Where no keychain exists (a headless box) nothing is remembered; `available` says so up front,
+    so the login window can tell the user instead of ticking a box that does nothing."""
 
     def __init__(self, service: str = _SERVICE) -> None:
         self.service = service
+
+    @property
+    def available(self) -> bool:
+        """Whether a real keychain backs this store (keyring falls back to its "fail" backend otherwise)."""
+        from keyring.backends import fail
+
+        try:
+            backend = keyring.get_keyring()
+        except (KeyringError, RuntimeError, OSError):
+            return False
+        chained = getattr(backend, "backends", None)  # keyring's chainer: usable if any member is
+        members = list(chained) if chained is not None else [backend]
+        return any(not isinstance(member, fail.Keyring) for member in members)
 
     @staticmethod
     def _account(server: str, username: str) -> str:

@@ -1,12 +1,23 @@
-"""`--demo`: the bundled sync server as a child process on a free port, with the demo data."""
+"""`--demo`: the bundled sync server as a child process on a free port, with the demo data.
+
+The child never outlives the app: it is started with `--parent-pid` (our pid), and a watchdog in the
+server stops it, and its embedded PostgreSQL, once this process is gone, even after a SIGKILL. The
+other way round, `on_exit` tells the app when its server died so it can start it again on the same
+port (the sync client then reconnects by itself). A server killed hard leaves its PostgreSQL running
+and a stale entry in the database's handles file; the next server adopts that PostgreSQL and the
+stale entry is ignored (server/db/embedded.py keeps only live processes), so a later quit stops it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import os
 import socket
 import time
+from collections.abc import Callable
 
 from .build_info import server_command
 
@@ -26,7 +37,7 @@ def free_port() -> int:
 
 
 class DemoServer:
-    """Runs `clinic-server serve --demo --port N` and waits for `GET /healthz` to answer 200.
+    """Runs `clinic-server serve --demo --port N --parent-pid P` and waits for `GET /healthz` to answer 200.
 
     From source that is `python -m server`; in a PyInstaller bundle, where `sys.executable` is the
     bundle itself, it is `clinic-desktop --run-server` (see build_info.server_command).
@@ -37,31 +48,73 @@ class DemoServer:
         self.port = port or free_port()
         self.startup_timeout = startup_timeout  # the first run initialises an embedded PostgreSQL
         # "{port}" in any argument is replaced; the default is the bundled server in demo mode.
-        self.command = command or server_command("serve", "--demo", "--port", "{port}")
+        self.command = command or server_command("serve", "--demo", "--port", "{port}",
+                                                 "--parent-pid", str(os.getpid()))
         self.process: asyncio.subprocess.Process | None = None
+        self._stderr_lines: collections.deque[str] = collections.deque(maxlen=20)  # the child's last words
+        self._drain: asyncio.Task[None] | None = None  # reads stderr so a chatty child never blocks on a full pipe
+        self._watch: asyncio.Task[None] | None = None  # awaits the child's exit
+        self._exit_listeners: list[Callable[[int, str], None]] = []
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def on_exit(self, listener: Callable[[int, str], None]) -> None:
+        """Called with (exit code, last line of stderr) when the server ends without `stop()` asking it to."""
+        self._exit_listeners.append(listener)
+
     async def start(self) -> str:
-        """Start the server and return its WebSocket address once healthy."""
-        self.process = await asyncio.create_subprocess_exec(
+        """Start the server (again, on the same port) and return its WebSocket address once healthy."""
+        if self.running:
+            raise RuntimeError("the demo server is already running")
+        self._stderr_lines.clear()
+        process = self.process = await asyncio.create_subprocess_exec(
             *(part.replace("{port}", str(self.port)) for part in self.command),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        self._drain = asyncio.create_task(self._read_stderr(process), name="demo-server-stderr")
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self.process.returncode is not None:
-                raise DemoServerError(f"the demo server exited ({self.process.returncode}): {await self._stderr_tail()}")
+            if process.returncode is not None:
+                await asyncio.gather(self._drain, return_exceptions=True)
+                self.process = None
+                raise DemoServerError(f"the demo server exited ({process.returncode}): {self.last_words()}")
             if await self._healthy():
+                self._watch = asyncio.create_task(self._await_exit(process), name="demo-server-watch")
                 return self.ws_url
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.process.wait(), 0.25)
+                await asyncio.wait_for(process.wait(), 0.25)
         await self.stop()
         raise DemoServerError("the demo server did not become ready in time")
+
+    def last_words(self) -> str:
+        """The last line the server wrote to stderr (why it stopped, usually)."""
+        return self._stderr_lines[-1] if self._stderr_lines else ""
+
+    async def _read_stderr(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            text = line.decode(errors="replace").rstrip()
+            if text:
+                self._stderr_lines.append(text)
+
+    async def _await_exit(self, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        if self.process is not process:  # stop() asked for it
+            return
+        self.process = None
+        if self._drain is not None:
+            await asyncio.gather(self._drain, return_exceptions=True)
+        log.warning("the demo server exited unexpectedly (%s): %s", code, self.last_words())
+        for listener in list(self._exit_listeners):
+            listener(code, self.last_words())
 
     async def _healthy(self) -> bool:
         try:
@@ -80,23 +133,22 @@ class DemoServer:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _stderr_tail(self) -> str:
-        if self.process is None or self.process.stderr is None:
-            return ""
-        with contextlib.suppress(asyncio.TimeoutError):
-            data = await asyncio.wait_for(self.process.stderr.read(), 2)
-            return data.decode(errors="replace").strip().splitlines()[-1] if data.strip() else ""
-        return ""
-
     async def stop(self) -> None:
         """Ask the server to stop (it stops its embedded database), then kill it if it lingers."""
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 15)
-        except asyncio.TimeoutError:
-            log.warning("demo server did not stop in time; killing it")
-            process.kill()
-            await process.wait()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except asyncio.TimeoutError:
+                log.warning("demo server did not stop in time; killing it")
+                process.kill()
+                await process.wait()
+        drain, self._drain = self._drain, None
+        if drain is not None:
+            await asyncio.gather(drain, return_exceptions=True)
+        if watch is not None:
+            await asyncio.gather(watch, return_exceptions=True)

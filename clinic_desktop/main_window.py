@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
 
@@ -17,6 +17,7 @@ from .store import Change
 from .widgets.connection_indicator import ConnectionIndicator
 from .widgets.offline_banner import OfflineBanner
 from .widgets.toast import Toast
+from .window_geometry import fit_to_screen
 
 __all__ = ["MainWindow"]
 
@@ -156,11 +157,9 @@ class MainWindow(QMainWindow):
     # -- geometry ----------------------------------------------------------------------------
 
     def _restore_geometry(self) -> None:
+        """Last session's geometry, or 1280x800, always inside the screen's available area."""
         geometry = self._settings.value("main/geometry") if self._settings is not None else None
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 800)
+        fit_to_screen(self, QSize(1280, 800), geometry if isinstance(geometry, QByteArray) else None)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._settings is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from server.protocol import ErrorCode, Reason, RpcError
 
-__all__ = ["describe_error", "format_birth_date", "patient_details", "STATUS_LABELS", "NEXT_STATUSES"]
+__all__ = ["NEXT_STATUSES", "STATUS_LABELS", "describe_error", "format_birth_date", "patient_details"]
 
 _REASON_TEXT: dict[str, str] = {
     Reason.UNAUTHENTICATED: "Your session has ended. Please sign in again.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -39,6 +39,7 @@ class Operations(QObject):
         super().__init__(parent)
         self.session = session
         self.last_error: str | None = None  # the last failure shown, for tests and diagnostics
+        self.conflict_dialog: QWidget | None = None  # the last ConflictDialog shown (tests, diagnostics)
 
     async def run(
         self,
@@ -48,8 +49,13 @@ class Operations(QObject):
         controls: Iterable[QWidget | None] = (),
         report: Callable[[str], None] | None = None,
         done: str | None = None,
+        refusals: Collection[Reason] = (),
+        refused: Callable[[RpcError], None] | None = None,
     ) -> Any | None:
         """Call `method`; returns its result, or None after reporting a failure.
+
+        A refusal whose reason is in `refusals` is handed to `refused` instead of being reported:
+        the caller asks the user what to do (a version conflict, a possible duplicate patient).
 
         The controls are disabled while the call is in flight (so a double click cannot book
         twice) and restored in `finally`. Nothing is queued while offline: the user is told.
@@ -59,9 +65,53 @@ class Operations(QObject):
         state they had before the call is stale and the views recompute it.
         """
         try:
-            return await self._run(method, params, controls, report, done)
+            return await self._run(method, params, controls, report, done, refusals, refused)
         finally:
             self.settled.emit()
+
+    async def update_appointment(
+        self,
+        seen: dict[str, Any],
+        changes: dict[str, Any],
+        *,
+        controls: Iterable[QWidget | None] = (),
+        report: Callable[[str], None] | None = None,
+        done: str | None = None,
+        parent: QWidget | None = None,
+        kept_theirs: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any] | None:
+        """`appointments.update` with the version of `seen`, the row as the user saw it when deciding.
+
+        Never the store's latest version: that would overwrite whatever someone else changed in the
+        meantime without anyone noticing. On `version_conflict` a ConflictDialog shows theirs against
+        yours; "Apply mine anyway" re-sends on the current version, "Keep theirs" calls `kept_theirs`
+        with the current row. Returns the updated row, or None.
+        """
+        from .booking.conflict_dialog import (
+            ConflictDialog,  # the dialog is a view; imported when needed
+        )
+
+        params = {"id": seen["id"], "version": seen["version"], **changes}
+        controls = list(controls)
+        while True:
+            conflicts: list[RpcError] = []
+            result = await self.run("appointments.update", params, controls=controls, report=report, done=done,
+                                    refusals={Reason.VERSION_CONFLICT}, refused=conflicts.append)
+            if result is not None or not conflicts:
+                return result
+            current = conflicts[0].extra.get("current")
+            if not isinstance(current, dict) or "version" not in current:  # gone, or not ours to see
+                self._report(describe_error(conflicts[0], role=self.session.role), report)
+                return None
+            dialog = ConflictDialog(self.session, seen, current, changes, parent=parent)
+            self.conflict_dialog = dialog
+            choice = await dialog.ask()
+            dialog.deleteLater()
+            if choice != "mine":
+                if kept_theirs is not None:
+                    kept_theirs(current)
+                return None
+            params["version"] = current["version"]
 
     async def _run(
         self,
@@ -70,6 +120,8 @@ class Operations(QObject):
         controls: Iterable[QWidget | None],
         report: Callable[[str], None] | None,
         done: str | None,
+        refusals: Collection[Reason] = (),
+        refused: Callable[[RpcError], None] | None = None,
     ) -> Any | None:
         widgets = [widget for widget in controls if widget is not None]
         was_enabled = [widget.isEnabled() for widget in widgets]
@@ -86,7 +138,10 @@ class Operations(QObject):
             if exc_reason(exc) == Reason.VERSION_CONFLICT and isinstance(current, dict) and "version" in current:
                 # Show what the other person changed, so the retry starts from the current row.
                 self.session.store.upsert("appointment", current)
-            self._report(describe_error(exc), report)
+            if refused is not None and exc_reason(exc) in refusals:
+                refused(exc)  # type: ignore[arg-type]  # a reason implies an RpcError
+                return None
+            self._report(describe_error(exc, role=self.session.role), report)
             return None
         finally:
             for widget, enabled in zip(widgets, was_enabled):

@@ -71,6 +71,8 @@ _SENT = object()
 class ClinicServer:
     """Owns the database, the relay and the listening socket of one server process."""
 
+    reuse_port = False  # True for `serve --workers N`'s workers (server/workers.py), which share one port
+
     def __init__(self, config: Config) -> None:
         self.config = config
         self.log = log
@@ -129,7 +131,7 @@ class ClinicServer:
         loop.set_exception_handler(AcceptErrorLog(loop))
         self._server = await serve(
             self._handle, cfg.host, cfg.port, process_request=self._http, max_size=HARD_FRAME_LIMIT,
-            create_connection=CountedServerConnection,
+            create_connection=CountedServerConnection, reuse_port=self.reuse_port,
             ssl=ssl_ctx, ping_interval=cfg.ping_seconds or None, ping_timeout=cfg.ping_seconds or None,
             max_queue=4,  # incoming frames held per connection (each up to HARD_FRAME_LIMIT) before reading pauses
             # Each event is encoded once and sent to many clients; per-connection deflate would

@@ -33,6 +33,12 @@ from tests.helpers import make_world_reachable
 
 TEMPLATE_DB = "clinic_template"
 
+
+def pytest_addoption(parser) -> None:
+    # Here, not in tests/faults/conftest.py, so that `pytest --soak-seconds N` works from the top too.
+    parser.addoption("--soak-seconds", type=float, default=120.0,
+                     help="how long the fault soak injects faults (tests/faults/test_fault_soak.py; default 120)")
+
 T = TypeVar("T")
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..operations import Operations
 from ..session import Session
+from ..widgets.error_label import ErrorLabel
 
 __all__ = ["CancelDialog"]
 
@@ -37,11 +44,7 @@ class CancelDialog(QDialog):
         self.reason.setEditable(True)
         self.reason.addItems(_REASONS)
         layout.addWidget(self.reason)
-        self.error_label = QLabel("")
-        self.error_label.setWordWrap(True)
-        palette = self.error_label.palette()
-        palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.Highlight))
-        self.error_label.setPalette(palette)
+        self.error_label = ErrorLabel()  # the server's reason, in full: the dialog grows to fit it
         layout.addWidget(self.error_label)
         self.buttons = QDialogButtonBox()
         self.confirm_button = self.buttons.addButton("Cancel appointment", QDialogButtonBox.ButtonRole.AcceptRole)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..clinic_clock import qdate_to_date
+from ..clinic_clock import parse_instant, qdate_to_date
 from ..operations import Operations
 from ..session import Session
 from ..store import Change
@@ -26,6 +26,7 @@ __all__ = ["SlotPicker"]
 
 _LIVE_KINDS = {"appointment", "working_hours", "schedule_exception"}
 _SLOT_ROLE = Qt.ItemDataRole.UserRole + 1
+TAKEN = "The time you picked has just been taken. Please pick another."
 
 
 class SlotPicker(QWidget):
@@ -46,6 +47,12 @@ class SlotPicker(QWidget):
         self._patient_mode = patient_mode
         self.days = days
         self.patient_id: int | None = None  # staff booking for a patient: their own bookings are excluded
+        # A move: the appointment being moved does not make its own time busy (a 15-minute nudge).
+        self.exclude_appointment_id: int | None = None
+        # What to say when the next query no longer lists the selected time (None: say nothing,
+        # because the caller has already told the user why, e.g. a refused booking).
+        self._lost_message: str | None = TAKEN
+        self._wanted_start: datetime | None = None  # a time to select once the slots arrive (double-click)
         self._slots: list[dict[str, Any]] = []
         self._querying = False
         self._dirty = False
@@ -136,8 +143,32 @@ class SlotPicker(QWidget):
                 return True
         return False
 
-    def refresh(self) -> None:
-        """Re-query soon (debounced: a burst of events costs one query)."""
+    def set_patient(self, patient_id: int | None) -> None:
+        """Offer only times when this patient is free too (staff booking for them)."""
+        if patient_id != self.patient_id:
+            self.patient_id = patient_id
+            self.refresh(lost_message="The time you picked is not free for this patient. Please pick another.")
+
+    def preselect(self, start: datetime) -> None:
+        """Select the slot starting at `start` when the slots arrive (a double-clicked free spot)."""
+        self._wanted_start = start
+
+    def clear_selection(self) -> None:
+        """Forget the selected time, and any "just been taken" about it.
+
+        After a booking (its disappearing is no news) or a refused one (the refusal already says
+        why, once), so no later query announces the loss of a time nobody holds any more.
+        """
+        self.slot_list.setCurrentItem(None)
+        self.slot_list.clearSelection()
+        self.status_label.setText(f"{len(self._slots)} free times." if self._slots else "")
+
+    def refresh(self, *, lost_message: str | None = TAKEN) -> None:
+        """Re-query soon (debounced: a burst of events costs one query).
+
+        `lost_message` is said if the selected time is gone from the new list; None says nothing.
+        """
+        self._lost_message = lost_message
         self._debounce.start()
 
     # -- combos ------------------------------------------------------------------------------
@@ -192,6 +223,8 @@ class SlotPicker(QWidget):
                 params["dentist_id"] = self.dentist_id()
             if self.patient_id is not None and not self._patient_mode:
                 params["patient_id"] = self.patient_id
+            if self.exclude_appointment_id is not None:
+                params["exclude_appointment_id"] = self.exclude_appointment_id
             self.queries += 1
             result = await self._operations.run("slots.find", params, report=self.status_label.setText)
             if result is not None:
@@ -221,14 +254,31 @@ class SlotPicker(QWidget):
                 self.slot_list.setCurrentItem(item)
                 kept = True
         self.slot_list.blockSignals(False)
-        if previous is not None and not kept:
-            self.status_label.setText("The time you picked has just been taken. Please pick another.")
+        lost_message, self._lost_message = self._lost_message, TAKEN
+        if previous is None and self._wanted_start is not None:
+            self._select_wanted()
+        elif previous is not None and not kept:
+            self.status_label.setText(lost_message or f"{len(self._slots)} free times.")
             self.slot_changed.emit(None)
         elif not self._slots:
             self.status_label.setText("No free times in these days. Try a later date or another dentist.")
         else:
             self.status_label.setText(f"{len(self._slots)} free times.")
         self.slots_refreshed.emit(len(self._slots))
+
+    def _select_wanted(self) -> None:
+        wanted, self._wanted_start = self._wanted_start, None
+        assert wanted is not None
+        for row in range(self.slot_list.count()):
+            item = self.slot_list.item(row)
+            if parse_instant(item.data(_SLOT_ROLE)["start"]) == wanted:
+                self.slot_list.setCurrentItem(item)
+                self.slot_list.scrollToItem(item)
+                self.status_label.setText(f"{len(self._slots)} free times; "
+                                          f"{self._session.clock.format_when(wanted)} is selected.")
+                return
+        self.status_label.setText(f"{self._session.clock.format_when(wanted)} is not free for this treatment. "
+                                  "Please pick another time.")
 
     # -- slots -------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -125,11 +126,15 @@ class ChatPanel(QGroupBox):
         for number, slot in enumerate(slots, start=1):
             dentist = (store.get("dentist", slot.get("dentist_id")) or {}).get("name", "")
             appointment_type = (store.get("appointment_type", slot.get("type_id")) or {}).get("name", "")
-            label = f"{number}. {clock.format_when(slot['start'])}  {dentist}"
-            if appointment_type:
-                label += f" · {appointment_type}"
+            detail = " · ".join(part for part in (dentist, appointment_type) if part)
+            label = f"{number}. {clock.format_when(slot['start'])}" + (f"\n{detail}" if detail else "")
             button = QPushButton(label)
             button.setObjectName(f"chatSlot{number}")
+            # A long label must not widen the panel (and the window past the screen): two short lines,
+            # and the button takes the panel's width whatever its text asks for (the tooltip has it all).
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            button.setStyleSheet("text-align: left; padding: 4px 10px;")
+            button.setToolTip(label.replace("\n", "  "))
             button.clicked.connect(lambda _checked=False, n=number: self.choose_option(n))
             self.slot_layout.addWidget(button)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QCloseEvent, QPalette
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -62,6 +62,16 @@ class LoginWindow(QWidget):
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.remember_check = QCheckBox("Remember me on this computer")
         self.remember_check.setChecked(self._setting("login/remember", "false") == "true")
+        self.keychain_label = QLabel("")
+        self.keychain_label.setWordWrap(True)
+        self.keychain_label.setObjectName("keychainNote")
+        if not self._credentials.available:
+            # Say so rather than offer a box that silently remembers nothing.
+            self.remember_check.setChecked(False)
+            self.remember_check.setEnabled(False)
+            self.keychain_label.setText("This computer has no system keychain, so your sign-in cannot be "
+                                        "remembered: you will be asked for your password each time.")
+        self.keychain_label.setVisible(bool(self.keychain_label.text()))
         self.sign_in_button = QPushButton("Sign in")
         self.sign_in_button.setDefault(True)
         self.sign_in_button.setMinimumHeight(34)
@@ -76,6 +86,7 @@ class LoginWindow(QWidget):
         form.addRow("Username", self.username_edit)
         form.addRow("Password", self.password_edit)
         form.addRow("", self.remember_check)
+        form.addRow("", self.keychain_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 24)
         layout.setSpacing(10)
@@ -101,6 +112,13 @@ class LoginWindow(QWidget):
 
     def set_server(self, url: str) -> None:
         self.server_edit.setText(url)
+
+    def focus_first_empty(self) -> None:
+        """Put the cursor where typing starts: after a sign-out that is Password, not Server."""
+        for edit in (self.server_edit, self.username_edit, self.password_edit):
+            if not edit.text().strip() or edit is self.password_edit:
+                edit.setFocus()
+                return
 
     def set_busy(self, text: str) -> None:
         """Show progress (e.g. starting the demo server) with sign-in disabled; empty text re-enables."""
@@ -185,6 +203,14 @@ class LoginWindow(QWidget):
     def _on_sign_in_button_clicked(self) -> None:
         if self.sign_in_button.isEnabled():
             self.tasks.spawn(self.sign_in(), name="sign-in")
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter on the "remember me" box signs in, as it does in the fields (a QWidget has no default button)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.focusWidget() is self.remember_check:
+            self._on_sign_in_button_clicked()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._handing_over:

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -29,6 +28,7 @@ from ..operations import Operations
 from ..role_view import RoleView
 from ..session import Session
 from ..store import Change
+from ..widgets.error_label import ERROR_BACKGROUND, ERROR_BORDER, ERROR_TEXT
 
 __all__ = ["PatientView"]
 
@@ -165,20 +165,23 @@ class PatientView(RoleView):
         result = await self.operations.run("appointments.create", params, controls=[self.book_button],
                                            report=self._say_error)
         if result is not None:
+            # The booked time leaves the list: no news, so the picker must not call it "just taken".
+            self.picker.clear_selection()
             self._say(f"Booked: {self.session.clock.format_when(result['start'])}. See you then!")
-            self.picker.refresh()
+            self.picker.refresh(lost_message=None)
         return result
 
     def _say(self, text: str) -> None:
-        self.book_message.setPalette(self.palette())
+        self.book_message.setStyleSheet("")
         self.book_message.setText(text)
 
     def _say_error(self, text: str) -> None:
-        palette = self.book_message.palette()
-        palette.setColor(QPalette.ColorRole.WindowText, self.palette().color(QPalette.ColorRole.Highlight))
-        self.book_message.setPalette(palette)
+        """The refusal, once, looking like an error; the picker forgets the refused time without a word."""
+        self.book_message.setStyleSheet(f"color: {ERROR_TEXT}; background: {ERROR_BACKGROUND}; "
+                                        f"border: 1px solid {ERROR_BORDER}; border-radius: 4px; padding: 6px 8px;")
         self.book_message.setText(text)
-        self.picker.refresh()
+        self.picker.clear_selection()
+        self.picker.refresh(lost_message=None)
 
     def selected_upcoming(self) -> dict[str, Any] | None:
         rows = self.upcoming_table.selectionModel().selectedRows()

@@ -8,30 +8,44 @@ __all__ = ["Backoff"]
 
 
 class Backoff:
-    """Delays of initial * factor**n, capped, with full jitter; `reset()` after a success.
+    """Delays drawn uniformly from [floor, min(maximum, initial * factor**n)]; `reset()` after a success.
 
-    Full jitter (a uniform draw below the cap) spreads a thousand clients that lost the same
-    server over the whole window instead of having them knock at the same instant.
+    Full jitter (a uniform draw anywhere below the ceiling, not only in its upper half) spreads the
+    clinic's desktops that lost the same server over the whole window instead of having them knock
+    at the same instant. The ceiling is low because the server is on the clinic's LAN: once it
+    answers again, every app is back within `maximum` seconds (plus the connect itself).
     """
 
     def __init__(
         self,
         initial: float = 0.5,
         factor: float = 1.8,
-        maximum: float = 30.0,
+        maximum: float = 3.0,
         rng: random.Random | None = None,
+        floor: float = 0.05,
     ) -> None:
         self.initial = initial
         self.factor = factor
         self.maximum = maximum
+        # A small floor so a flapping server is not hammered in a tight loop.
+        self.floor = floor
         self._rng = rng or random.Random()
         self.attempts = 0  # failures since the last success
 
+    def ceiling(self) -> float:
+        """The longest the next delay can be."""
+        # The exponent stops growing once past the cap: a night-long outage must not overflow the float.
+        grown = self.initial
+        for _ in range(self.attempts):
+            if grown >= self.maximum:
+                break
+            grown *= self.factor
+        return max(self.floor, min(self.maximum, grown))
+
     def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor**self.attempts)
+        ceiling = self.ceiling()
         self.attempts += 1
-        # Keep a small floor so a flapping server is not hammered in a tight loop.
-        return max(0.05, self._rng.uniform(ceiling / 2, ceiling))
+        return self._rng.uniform(self.floor, ceiling)
 
     def reset(self) -> None:
         self.attempts = 0

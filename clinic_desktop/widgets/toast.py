@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QWidget
+
+from .error_label import ERROR_BACKGROUND, ERROR_TEXT
 
 __all__ = ["Toast"]
 
@@ -14,7 +16,7 @@ NEWS_INTERVAL_MS = 1000
 
 
 class Toast(QLabel):
-    """Informs without stealing focus; an error toast uses the palette's highlight for contrast."""
+    """Informs without stealing focus; an error toast is dark red on pale red, like every error in the app."""
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -26,6 +28,7 @@ class Toast(QLabel):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setFrameShape(QLabel.Shape.Box)
         self.last_text = ""  # the message shown last (tests, diagnostics)
+        self.last_error = False  # whether it was shown as an error (tests)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.hide)
@@ -41,6 +44,7 @@ class Toast(QLabel):
         """Show `text` now (the user's own action, e.g. a failure); news waits until it has been read."""
         self._set_colours(error)
         self.last_text = text
+        self.last_error = error
         self.setText(text)
         self.adjustSize()
         self._place()
@@ -73,8 +77,8 @@ class Toast(QLabel):
         parent = self.parentWidget()
         window = parent.palette() if parent is not None else palette
         if error:
-            palette.setColor(QPalette.ColorRole.Window, window.color(QPalette.ColorRole.Highlight))
-            palette.setColor(QPalette.ColorRole.WindowText, window.color(QPalette.ColorRole.HighlightedText))
+            palette.setColor(QPalette.ColorRole.Window, QColor(ERROR_BACKGROUND))
+            palette.setColor(QPalette.ColorRole.WindowText, QColor(ERROR_TEXT))
         else:
             palette.setColor(QPalette.ColorRole.Window, window.color(QPalette.ColorRole.ToolTipBase))
             palette.setColor(QPalette.ColorRole.WindowText, window.color(QPalette.ColorRole.ToolTipText))

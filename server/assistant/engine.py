@@ -559,7 +559,11 @@ class RuleEngine:
 
     def _filter_appointments(self, appts: list[dict[str, Any]], text: str, local_now: datetime,
                              directory: Directory, *, require_detail: bool = False) -> list[dict[str, Any]]:
-        """Appointments a phrase points at ("my Friday appointment", "the cleaning", "my next one")."""
+        """Appointments a phrase points at ("my Friday appointment", "the cleaning", "my next one").
+
+        A bare weekday ("my cleaning on Wednesday") matches any upcoming appointment on that weekday,
+        not only the nearest Wednesday's: the user is pointing at something they know they have.
+        """
         when = parse_when(text, local_now)
         kind = match_type(text, directory.types)
         dentist = match_dentist(text, directory.dentists)
@@ -570,9 +574,12 @@ class RuleEngine:
         result = []
         for a in appts:
             local = datetime.fromisoformat(a["start"]).astimezone(directory.tz).replace(tzinfo=None)
-            if when.alternatives and local.date() not in when.alternatives:
+            if when.weekday is not None:
+                if local.weekday() != when.weekday:
+                    continue
+            elif when.alternatives and local.date() not in when.alternatives:
                 continue
-            if when.start is not None and not (when.start <= local.date() <= (when.end or when.start)):
+            elif when.start is not None and not (when.start <= local.date() <= (when.end or when.start)):
                 continue
             if when.at is not None and local.time() != when.at:
                 continue
@@ -591,6 +598,9 @@ class RuleEngine:
         whose = "you have" if clinic.is_patient else f"{conv.patient_name or 'the patient'} has"
         if not appts:
             return None, Turn(f"I can't find any upcoming appointment that {whose}, so there's nothing to {action}.")
+        referred = self._referred_back(conv, phrase, appts)
+        if referred is not None:
+            return referred, None
         matches = self._filter_appointments(appts, phrase, local_now, directory)
         if not matches:
             said = fmt_asked(parse_when(phrase, local_now)) or "like that"
@@ -604,6 +614,23 @@ class RuleEngine:
             listed = "; ".join(f"{i}) {self._describe(clinic, a, directory, today)}" for i, a in enumerate(matches[:5], 1))
             return None, Turn(f"Which appointment do you want to {action}: {listed}?")
         return matches[0], None
+
+    @staticmethod
+    def _referred_back(conv: Conversation, phrase: str, appts: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """"cancel it" / "move that one" right after a booking or a move: the appointment just handled.
+
+        Only a bare pronoun counts ("it", "that", "this one", "that appointment"); a phrase with a
+        day, a type or a dentist is matched against the list as usual. The row comes fresh from
+        `appts`, so the write carries its current version.
+        """
+        if conv.booked is None:
+            return None
+        words = re.sub(r"\b(please|cancel|move|reschedule|change|actually|ok|okay|then|just|and|can you|could you|"
+                       r"i want to|i'd like to|to)\b", " ", normalise(phrase))
+        if not re.fullmatch(r"\s*(it|that|this)(\s+(one|appointment|booking))?\s*[.!?]*\s*", words):
+            return None
+        wanted = conv.booked.appointment.get("id")
+        return next((a for a in appts if a.get("id") == wanted), None)
 
     def _too_late(self, appt: dict[str, Any], clinic: Clinic, directory: Directory) -> bool:
         if not clinic.is_patient or not directory.late_cancel_hours:

@@ -122,6 +122,9 @@ class When:
     at: time | None = None  # an exact start time was named
     alternatives: tuple[date, ...] = ()  # several readings of the date: ask which one
     words: tuple[str, ...] = field(default_factory=tuple)  # what was understood, for replies
+    # The date came from a bare weekday name ("on Wednesday", 0 = Monday): for a new booking it is the
+    # next such day (start/end), but pointing at an existing appointment it may mean any such day.
+    weekday: int | None = None
 
     @property
     def has_date(self) -> bool:
@@ -143,7 +146,8 @@ class When:
         date_words = [w for w in self.words if not _is_time_word(w)]
         time_words = [w for w in self.words if _is_time_word(w)]
         if not self.has_date and not self.alternatives:
-            result = replace(result, start=older.start, end=older.end, alternatives=older.alternatives)
+            result = replace(result, start=older.start, end=older.end, alternatives=older.alternatives,
+                             weekday=older.weekday)
             date_words = [w for w in older.words if not _is_time_word(w)]
         if not self.has_time:
             result = replace(result, after=older.after, before=older.before, at=older.at)
@@ -359,6 +363,7 @@ def parse_when(text: str, now: datetime) -> When:
     start: date | None = None
     end: date | None = None
     alternatives: tuple[date, ...] = ()
+    weekday: int | None = None
 
     def single(d: date, label: str | None = None) -> None:
         nonlocal start, end
@@ -455,6 +460,7 @@ def parse_when(text: str, now: datetime) -> When:
                     d = upcoming
                 else:
                     d = upcoming
+                    weekday = wd
                 single(d)
                 break
 
@@ -478,6 +484,8 @@ def parse_when(text: str, now: datetime) -> When:
     if start is not None and start == end:
         day_ref = r"(?:the\s+|on\s+|next\s+|this\s+)?(?:\d|" + _MONTH_RE + r"|" + "|".join(WEEKDAYS) + r"|tomorrow)"
         bound = re.search(r"(?<!day )\b(after|from|starting(?: from| on)?|beginning|before|until|by)\s+" + day_ref, rest)
+        if bound:
+            weekday = None  # a range from or to that day, not "a Wednesday"
         if bound and bound.group(1) in ("before", "until", "by"):
             words[0] = f"before {words[0]}"
             start, end = today, start - timedelta(days=1) if start > today else start
@@ -486,7 +494,7 @@ def parse_when(text: str, now: datetime) -> When:
             words[0] = f"from {_fmt_day(first)}"
             start, end = first, first + timedelta(days=13)
     return When(start=start, end=end, after=after, before=before, at=at,
-                alternatives=alternatives, words=tuple(words))
+                alternatives=alternatives, words=tuple(words), weekday=weekday)
 
 
 # --------------------------------------------------------------------------- names

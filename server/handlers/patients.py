@@ -119,18 +119,15 @@ async def patients_create(app, session, p: PatientCreateParams) -> dict[str, Any
     if fields:
         raise RpcError(ErrorCode.INVALID_PARAMS, "Invalid params", Reason.INVALID_PARAMS, fields=fields)
     await _rate_limit(app, ident)
-    name = " ".join(p.name.split())
-    phone = p.phone.strip() if p.phone and p.phone.strip() else None
-    email = p.email.strip() if p.email and p.email.strip() else None
     date_of_birth = _parse_date(p.date_of_birth) if p.date_of_birth else None
     async with app.db.transaction(ident.user_id) as conn:
         if not p.confirm_duplicate:
-            candidates = await _likely_duplicates(conn, name, phone, email, date_of_birth)
+            candidates = await _likely_duplicates(conn, " ".join(p.name.split()), p.phone, p.email, date_of_birth)
             if candidates:
                 raise RpcError.app(Reason.POSSIBLE_DUPLICATE,
                                    "This may be a patient who is already registered.", candidates=candidates)
         pid = (await conn.execute(insert(t.patients).values(
-            name=name, phone=phone, email=email, date_of_birth=date_of_birth,
+            name=p.name.strip() or p.name, phone=p.phone, email=p.email, date_of_birth=date_of_birth,
         ).returning(t.patients.c.id))).scalar_one()
         return (await conn.execute(text("SELECT clinic_wire_patient(x) FROM patients x WHERE id = :id"),
                                    {"id": pid})).scalar()

@@ -33,11 +33,6 @@ _raise_open_file_limit()
 SOAK_SECONDS = 120.0  # CI's soak; `--soak-seconds 1800` for a long one
 
 
-def pytest_addoption(parser) -> None:
-    parser.addoption("--soak-seconds", type=float, default=SOAK_SECONDS,
-                     help=f"how long the fault soak injects faults (test_fault_soak.py; default {SOAK_SECONDS:.0f})")
-
-
 def _soak_seconds(config) -> float:
     """The soak's length; the default when this conftest was loaded after the command line was read."""
     return float(config.getoption("--soak-seconds", default=SOAK_SECONDS))

@@ -144,7 +144,8 @@ async def test_an_instance_that_missed_a_sign_out_notice_catches_it_when_its_lis
             await asyncio.sleep(0.5)
             assert not on_b.closed  # nobody was told
             listeners = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'clinic-server sessions'")
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'clinic-server sessions'"
+                " AND datname = current_database()")
             assert len(listeners) == 2
             for row in listeners:
                 await conn.execute("SELECT pg_terminate_backend($1)", row["pid"])
