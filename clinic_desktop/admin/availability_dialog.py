@@ -1,16 +1,22 @@
-"""A dentist's weekly working hours and exceptions (days off, extra hours), edited live."""
+"""A dentist's weekly working hours and exceptions (days off, extra hours), edited live.
+
+Before anything is saved the server is asked what the change would strand (`dry_run`): booked
+appointments left outside working time are listed and the user chooses to save anyway or not.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtCore import QDate, Qt, QTime
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
-    QDateTimeEdit,
+    QDateEdit,
     QDialog,
     QGroupBox,
     QHBoxLayout,
@@ -22,31 +28,41 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
 
+from ..clinic_clock import qdate_to_date
 from ..operations import Operations
 from ..session import Session
 from ..store import Change
+from .stranded_warning_dialog import StrandedWarningDialog
 
 __all__ = ["AvailabilityDialog"]
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
+# "09:00-13:00", "9-13", "9:00 - 13:30", "0900-1300", "9.30–12", "9h-13h": hours, then optional minutes.
+_TIME = r"(\d{1,2})(?:[:.h]?(\d{2}))?h?"
+_INTERVAL = re.compile(rf"^\s*{_TIME}\s*(?:-|–|—|to)\s*{_TIME}\s*$", re.IGNORECASE)
 _EXCEPTION_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def parse_day_hours(text: str) -> list[tuple[str, str]]:
-    """"09:00-12:00, 13:00-17:00" -> [("09:00","12:00"), ("13:00","17:00")]; empty means a day off."""
+    """"09:00-12:00, 13:00-17:00" -> [("09:00","12:00"), ("13:00","17:00")]; empty means a day off.
+
+    Forgiving, as people type hours: "9-13", "9:00 - 13:30", "0900-1300" and ";" between intervals.
+    """
     intervals = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in filter(None, (p.strip() for p in re.split(r"[,;]", text))):
         match = _INTERVAL.match(part)
         if not match:
-            raise ValueError(f"“{part}” is not like 09:00-12:00")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
+            raise ValueError(f"“{part}” is not like 09:00-12:00 (or 9-12)")
+        h1, m1, h2, m2 = (int(g or 0) for g in match.groups())
         start, end = f"{h1:02d}:{m1:02d}", f"{h2:02d}:{m2:02d}"
-        if not (0 <= h1 < 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60) or end <= start:
+        if not (0 <= h1 < 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60) or (h2 == 24 and m2):
+            raise ValueError(f"“{part}” is not a time of day (00:00 to 24:00)")
+        if end <= start:
             raise ValueError(f"“{part}” does not end after it starts")
         intervals.append((start, end))
     return sorted(intervals)
@@ -56,11 +72,13 @@ class AvailabilityDialog(QDialog):
     """Weekly hours as one editable line per weekday; exceptions listed with add and delete."""
 
     def __init__(self, session: Session, operations: Operations, *, dentist_id: int | None = None,
-                 lock_dentist: bool = False, parent: QWidget | None = None) -> None:
+                 lock_dentist: bool = False, day: date | None = None, parent: QWidget | None = None) -> None:
+        """`day`: the day the user is looking at, the new day off's default (tomorrow when not given)."""
         super().__init__(parent)
         self._session = session
         self._operations = operations
         self._edited = False  # the user typed in the weekly table; do not overwrite it live
+        self.stranded_warning: StrandedWarningDialog | None = None  # open while the user decides
         self.setWindowTitle("Working hours and days off")
         self.setMinimumSize(620, 640)
         layout = QVBoxLayout(self)
@@ -76,7 +94,7 @@ class AvailabilityDialog(QDialog):
         top.addWidget(self.dentist_combo, 1)
         layout.addLayout(top)
 
-        weekly_box = QGroupBox("Weekly hours (e.g. 09:00-12:00, 13:00-17:00; empty = not working)")
+        weekly_box = QGroupBox("Weekly hours (e.g. 9-12, 13-17 or 09:00-12:00, 13:00-17:30; empty = not working)")
         weekly_layout = QVBoxLayout(weekly_box)
         self.weekly_table = QTableWidget(7, 1)
         self.weekly_table.setHorizontalHeaderLabels(["Hours"])
@@ -93,21 +111,27 @@ class AvailabilityDialog(QDialog):
         self.exception_list = QListWidget()
         exceptions_layout.addWidget(self.exception_list)
         add_row = QHBoxLayout()
-        now = QDateTime.currentDateTime()
-        self.from_edit = QDateTimeEdit(now.addDays(1))
-        self.from_edit.setCalendarPopup(True)
-        self.from_edit.setDisplayFormat("ddd d MMM yyyy HH:mm")
-        self.to_edit = QDateTimeEdit(now.addDays(2))
-        self.to_edit.setCalendarPopup(True)
-        self.to_edit.setDisplayFormat("ddd d MMM yyyy HH:mm")
+        first = day or session.clock.today() + timedelta(days=1)
+        # Typed like 24/12/2026 and 09:30 (every section takes digits; the calendar pops up on demand).
+        self.from_date = self._date_edit(first)
+        self.from_time = self._time_edit(time(9))
+        self.to_date = self._date_edit(first)
+        self.to_time = self._time_edit(time(17))
+        self.all_day_check = QCheckBox("All day")
+        self.all_day_check.setChecked(True)
         self.kind_combo = QComboBox()
         self.kind_combo.addItem("Day off / closed", "closed")
         self.kind_combo.addItem("Extra hours", "extra")
         self.reason_edit = QLineEdit()
         self.reason_edit.setPlaceholderText("Reason")
-        add_row.addWidget(self.from_edit)
+        add_row.addWidget(QLabel("From"))
+        add_row.addWidget(self.from_date)
+        add_row.addWidget(self.from_time)
         add_row.addWidget(QLabel("to"))
-        add_row.addWidget(self.to_edit)
+        add_row.addWidget(self.to_date)
+        add_row.addWidget(self.to_time)
+        add_row.addWidget(self.all_day_check)
+        add_row.addStretch(1)
         exceptions_layout.addLayout(add_row)
         add_row2 = QHBoxLayout()
         add_row2.addWidget(self.kind_combo)
@@ -131,12 +155,38 @@ class AvailabilityDialog(QDialog):
         self.save_button.clicked.connect(self._on_save_button_clicked)
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        self.all_day_check.toggled.connect(self._on_all_day_check_toggled)
+        self.from_date.dateChanged.connect(self._on_from_date_date_changed)
         self.finished.connect(self._on_finished)
         session.store.add_listener(self._on_store_changed)
+        self._on_all_day_check_toggled(True)
         self._fill()
 
     def dentist_id(self) -> int | None:
         return self.dentist_combo.currentData()
+
+    @staticmethod
+    def _date_edit(day: date) -> QDateEdit:
+        edit = QDateEdit(QDate(day.year, day.month, day.day))
+        edit.setDisplayFormat("dd/MM/yyyy")  # no weekday name: a name section cannot be typed into
+        edit.setCalendarPopup(True)
+        edit.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
+        return edit
+
+    @staticmethod
+    def _time_edit(wall: time) -> QTimeEdit:
+        edit = QTimeEdit(QTime(wall.hour, wall.minute))
+        edit.setDisplayFormat("HH:mm")
+        return edit
+
+    def exception_span(self) -> tuple[datetime, datetime]:
+        """The new exception's local wall-clock start and end: whole days when "All day" is ticked."""
+        first, last = qdate_to_date(self.from_date.date()), qdate_to_date(self.to_date.date())
+        if self.all_day_check.isChecked():
+            return datetime.combine(first, time(0)), datetime.combine(last + timedelta(days=1), time(0))
+        start, end = self.from_time.time(), self.to_time.time()
+        return (datetime.combine(first, time(start.hour(), start.minute())),
+                datetime.combine(last, time(end.hour(), end.minute())))
 
     # -- filling -----------------------------------------------------------------------------
 
@@ -204,15 +254,50 @@ class AvailabilityDialog(QDialog):
         self._session.tasks.spawn(self._save(weekly), name="availability.set")
 
     async def _save(self, weekly: list[dict[str, Any]]) -> None:
-        result = await self._operations.run("availability.set", {"dentist_id": self.dentist_id(), "weekly": weekly},
+        params = {"dentist_id": self.dentist_id(), "weekly": weekly}
+        if not await self._may_save("availability.set", params, self.save_button, "Saving these weekly hours"):
+            return
+        result = await self._operations.run("availability.set", params,
                                             controls=[self.save_button], report=lambda t: self._say(t, error=True))
         if result is not None:
             self._edited = False
-            self._say("Weekly hours saved.")
+            self._say(self._saved_text("Weekly hours saved.", result))
+
+    async def _may_save(self, method: str, params: dict[str, Any], button: QWidget, change: str) -> bool:
+        """Ask the server what the change would strand; if anything, let the user decide. False: do not save."""
+        preview = await self._operations.run(method, dict(params, dry_run=True), controls=[button],
+                                             report=lambda t: self._say(t, error=True))
+        if preview is None:
+            return False
+        stranded = preview.get("stranded") if isinstance(preview, dict) else None
+        if not stranded:
+            return True
+        warning = StrandedWarningDialog(self._session, stranded, change=change, parent=self)
+        self.stranded_warning = warning  # tests and screenshots look at it while it is open
+        go_ahead = await warning.ask()
+        warning.deleteLater()
+        self.stranded_warning = None
+        if not go_ahead:
+            self._say("Not saved: nothing changed.")
+        return go_ahead
+
+    @staticmethod
+    def _saved_text(done: str, result: Any) -> str:
+        count = len(result.get("stranded") or ()) if isinstance(result, dict) else 0
+        if not count:
+            return done
+        return f"{done} {count} appointment{'s need' if count != 1 else ' needs'} rebooking: see “Needs rebooking”."
+
+    def _on_all_day_check_toggled(self, checked: bool) -> None:
+        self.from_time.setEnabled(not checked)
+        self.to_time.setEnabled(not checked)
+
+    def _on_from_date_date_changed(self, day: QDate) -> None:
+        if self.to_date.date() < day:  # a span cannot end before it starts: keep "to" in step
+            self.to_date.setDate(day)
 
     def _on_add_button_clicked(self) -> None:
-        start = self._wall_clock(self.from_edit)
-        end = self._wall_clock(self.to_edit)
+        start, end = self.exception_span()
         if end <= start:
             self._say("The end must be after the start.", error=True)
             return
@@ -222,20 +307,17 @@ class AvailabilityDialog(QDialog):
                   "reason": self.reason_edit.text().strip()}
         self._session.tasks.spawn(self._add(params), name="exceptions.add")
 
-    @staticmethod
-    def _wall_clock(edit: QDateTimeEdit) -> datetime:
-        value = edit.dateTime()
-        day, moment = value.date(), value.time()
-        return datetime(day.year(), day.month(), day.day(), moment.hour(), moment.minute())
-
     async def _add(self, params: dict[str, Any]) -> None:
+        if params["kind"] == "closed" and not await self._may_save("exceptions.add", params, self.add_button,
+                                                                   "This day off"):
+            return
         result = await self._operations.run("exceptions.add", params, controls=[self.add_button],
                                             report=lambda t: self._say(t, error=True))
         if result is not None:
             self.reason_edit.clear()
             if isinstance(result, dict) and "id" in result:
-                self._session.store.upsert("schedule_exception", result)
-            self._say("Added.")
+                self._session.store.upsert("schedule_exception", {k: v for k, v in result.items() if k != "stranded"})
+            self._say(self._saved_text("Added.", result))
 
     def _on_delete_button_clicked(self) -> None:
         item = self.exception_list.currentItem()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..clinic_clock import ClinicClock
 from ..messages import STATUS_LABELS
+from ..models import StrandedAppointments
 from ..store import Change, EntityStore
 
 __all__ = ["DayCalendarView"]
@@ -37,6 +38,7 @@ _HIDDEN_STATUSES = {"cancelled"}  # a cancelled appointment frees its time; the 
 REPAINT_INTERVAL_MS = 80
 _TOP_LEFT = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
 _STATIC_KINDS = ("dentist", "working_hours", "schedule_exception", "appointment_type", "settings")
+_STRANDED_COLOUR = QColor(200, 30, 30)  # the outline and words of an appointment that needs rebooking
 
 
 def _text_colour_for(background: QColor) -> QColor:
@@ -57,6 +59,7 @@ class _Block:
     title: str  # already elided to the block's width
     detail: str
     detail_rect: QRectF
+    stranded: bool  # outside the dentist's working time now: outlined and worded "needs rebooking"
     # The block's antialiased shape (rounded rect, hatching, in-chair ring) drawn once into a pixmap:
     # drawRoundedRect was a third of every paint. Text stays live, drawn over it, as before.
     shape: QPixmap | None = None
@@ -92,6 +95,9 @@ class DayCalendarView(QWidget):
         self._background_key: tuple[Any, ...] | None = None
         self._static_generation = 0  # bumped when a dentist, hours, exception, type or palette changes
         self._block_cache: dict[int, _Block] = {}  # appointment id -> its laid-out block
+        # Appointments a day off or shorter hours left outside working time (asked before listening to
+        # the store, so it is current when this view's own listener runs).
+        self._stranded = StrandedAppointments.of(store, clock)
         # Store changes on the shown day schedule one repaint per interval instead of one each.
         self._repaint_timer = QTimer(self)
         self._repaint_timer.setSingleShot(True)
@@ -102,9 +108,11 @@ class DayCalendarView(QWidget):
         self.setMouseTracking(True)
         self._rebuild_index()
         store.add_listener(self._on_store_changed)
+        self._stranded.add_listener(self._on_stranded_changed)
 
     def detach(self) -> None:
         self._store.remove_listener(self._on_store_changed)
+        self._stranded.remove_listener(self._on_stranded_changed)
 
     # -- own API -----------------------------------------------------------------------------
 
@@ -198,6 +206,10 @@ class DayCalendarView(QWidget):
         elif change.kind == "patient":  # a renamed patient: blocks that fall back on the name re-word
             self._block_cache.clear()
             self._schedule_repaint()
+
+    def _on_stranded_changed(self, changed: set[int], _cause: Change) -> None:
+        if any(self._day_of.get(appointment_id) == self.day for appointment_id in changed):
+            self._schedule_repaint()  # the block is laid out again: its cached flag differs
 
     def _schedule_repaint(self) -> None:
         if not self._repaint_timer.isActive():
@@ -415,7 +427,8 @@ class DayCalendarView(QWidget):
                 continue
             geometry = (first, column_width, per_minute, column)
             block = self._block_cache.get(row["id"])
-            if block is None or block.row is not row or block.geometry != geometry:
+            if (block is None or block.row is not row or block.geometry != geometry
+                    or block.stranded != (row["id"] in self._stranded)):
                 block = self._block_cache[row["id"]] = self._lay_out_block(row, geometry, fonts)
             shown.add(row["id"])
             rect = block.rect
@@ -426,6 +439,11 @@ class DayCalendarView(QWidget):
                 painter.setPen(highlight)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRoundedRect(rect.adjusted(-1, -1, 1, 1), 5, 5)
+            if block.stranded:  # a red stripe down the left edge and a dashed red frame around it
+                painter.fillRect(QRectF(rect.left() + 1, rect.top() + 1, 5, rect.height() - 2), _STRANDED_COLOUR)
+                painter.setPen(QPen(_STRANDED_COLOUR, 2.5, Qt.PenStyle.DashLine))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(rect.adjusted(-3, -3, 3, 3), 6, 6)
             self._blocks.append((rect, row["id"]))
             self._painted[row["id"]] = f"{block.title}\n{block.detail}" if block.detail else block.title
             painter.setPen(block.text_colour)
@@ -487,6 +505,9 @@ class DayCalendarView(QWidget):
         inner = rect.adjusted(6, 2, -4, -2)
         two_lines = inner.height() >= bold_metrics.height() + small_metrics.height() - 2
         status_text = STATUS_LABELS.get(status or "", status or "")
+        stranded = row["id"] in self._stranded
+        if stranded:
+            status_text = "⚠ needs rebooking"
         if busy:
             title, detail = f"{when} Busy", ""
         else:
@@ -500,7 +521,7 @@ class DayCalendarView(QWidget):
             row=row, geometry=geometry, rect=rect, fill=fill, text_colour=text_colour, inner=inner,
             title=bold_metrics.elidedText(title, Qt.TextElideMode.ElideRight, inner.width()),
             detail=small_metrics.elidedText(detail, Qt.TextElideMode.ElideRight, inner.width()) if detail else "",
-            detail_rect=inner.adjusted(0, bold_metrics.height(), 0, 0),
+            detail_rect=inner.adjusted(0, bold_metrics.height(), 0, 0), stranded=stranded,
         )
 
     # -- interaction -------------------------------------------------------------------------
@@ -526,8 +547,10 @@ class DayCalendarView(QWidget):
         dentists = self.dentists()
         if not 0 <= column < len(dentists) or point.y() < _HEADER:
             return
+        # The clicked time, down to the clinic's slot grid (the booking dialog offers those starts).
+        slot = int(self._store.settings().get("slot_minutes") or 15)
         minutes = first * 60 + (point.y() - _HEADER) / per_minute
-        minutes = int(minutes // 15 * 15)
+        minutes = int(minutes // slot * slot)
         moment = self._clock.at(self.day, f"{minutes // 60:02d}:{minutes % 60:02d}") if minutes < 24 * 60 else None
         if moment is not None:
             self.slot_requested.emit(dentists[column]["id"], moment)

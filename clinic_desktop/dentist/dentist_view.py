@@ -1,16 +1,18 @@
-"""A dentist's day: own appointments with one-click status buttons, the next days, own hours."""
+"""A dentist's day: own appointments with one-click status buttons (and a same-day undo), the next days, own hours."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -22,8 +24,9 @@ from PySide6.QtWidgets import (
 
 from ..admin.availability_dialog import AvailabilityDialog
 from ..admin.day_calendar_view import DayCalendarView
-from ..messages import NEXT_STATUSES, STATUS_LABELS
-from ..models import AppointmentFilterProxyModel, AppointmentTableModel
+from ..booking.booking_dialog import BookingDialog
+from ..messages import STATUS_LABELS
+from ..models import AppointmentFilterProxyModel, AppointmentTableModel, StrandedAppointments, status_choices
 from ..operations import Operations
 from ..role_view import RoleView
 from ..session import Session
@@ -34,6 +37,7 @@ __all__ = ["DentistView"]
 _STATUS_BUTTONS = (("checked_in", "Checked in"), ("in_chair", "In chair"), ("completed", "Completed"),
                    ("no_show", "No-show"))
 _ACTIVE = {"scheduled", "confirmed", "checked_in", "in_chair"}
+_HINT = "Select an appointment, then set its status with one click."
 
 
 def _configure_table(table: QTableView) -> None:
@@ -47,7 +51,7 @@ def _configure_table(table: QTableView) -> None:
 
 
 class DentistView(RoleView):
-    """The chair schedule for one day (today by default), live; statuses are one click each."""
+    """The dentist's own appointments for one day (today by default), live; statuses are one click each."""
 
     def __init__(self, session: Session, operations: Operations, parent: QWidget | None = None) -> None:
         super().__init__(session, operations, parent)
@@ -87,7 +91,7 @@ class DentistView(RoleView):
         self.day_table.setObjectName("dentistDayTable")
         self.day_table.setModel(self.day_proxy)
         _configure_table(self.day_table)
-        for column, width in enumerate((150, 60, 0, 170, 120, 100)):
+        for column, width in enumerate((150, 60, 0, 170, 120, 130)):
             if width:
                 self.day_table.setColumnWidth(column, width)
         self.day_table.hideColumn(AppointmentTableModel.COL_DENTIST)
@@ -99,8 +103,14 @@ class DentistView(RoleView):
             button.clicked.connect(lambda _checked=False, s=status: self._on_status_button_clicked(s))
             self.status_buttons[status] = self.add_write_control(button)
             buttons.addWidget(button)
-        self.selection_label = QLabel("Select an appointment, then set its status with one click.")
-        day_box = QGroupBox("Chair schedule")
+        # A mistaken click taken back, on the appointment's day (the server audits it like any change).
+        self.undo_button = self.add_write_control(QPushButton("Undo status"))
+        self.undo_button.setMinimumHeight(40)
+        buttons.addWidget(self.undo_button)
+        self.selection_label = QLabel(_HINT)
+        self.selection_label.setWordWrap(True)
+        self._stranded = StrandedAppointments.of(session.store, session.clock)
+        self.day_box = day_box = QGroupBox("My appointments")
         day_layout = QVBoxLayout(day_box)
         day_layout.addWidget(self.day_table, 1)
         day_layout.addWidget(self.selection_label)
@@ -138,6 +148,7 @@ class DentistView(RoleView):
         self.today_button.clicked.connect(self._on_today_button_clicked)
         self.next_day_button.clicked.connect(self._on_next_day_button_clicked)
         self.hours_button.clicked.connect(self._on_hours_button_clicked)
+        self.undo_button.clicked.connect(self._on_undo_button_clicked)
         self.day_table.selectionModel().selectionChanged.connect(self._on_day_table_selection_changed)
         self.timeline.appointment_selected.connect(self._on_timeline_appointment_selected)
         session.store.add_listener(self._on_store_changed)
@@ -151,12 +162,18 @@ class DentistView(RoleView):
     # -- navigation --------------------------------------------------------------------------
 
     def set_day(self, day: date) -> None:
+        """Show another day; the selection (and what it showed) belongs to the day it was made on."""
         clock = self.session.clock
+        changed = day != self.day
         self.day = day
         self._apply_windows()
         self.timeline.set_day(day)
+        if changed:
+            self.day_table.clearSelection()
+            self.timeline.select(0)
         suffix = "  (today)" if day == clock.today() else ""
         self.day_label.setText(clock.format_day(day) + suffix)
+        self.day_box.setTitle(f"My appointments on {clock.format_day(day)}")
         self.update_actions()
 
     def _apply_windows(self) -> None:
@@ -172,10 +189,16 @@ class DentistView(RoleView):
     def go_today(self) -> None:
         self.set_day(self.session.clock.today())
 
-    def new_appointment(self) -> None:
-        """A dentist does not book from here; Ctrl+N jumps back to today's schedule instead."""
-        self.go_today()
-        self.day_table.setFocus()
+    def new_appointment(self) -> BookingDialog | None:
+        """Book into the dentist's own diary (a follow-up for their patient), on the shown day."""
+        if not self.writable:
+            return None
+        clock = self.session.clock
+        dialog = BookingDialog(self.session, self.operations, dentist_id=self.session.dentist_id,
+                               day=clock.at(max(self.day, clock.today()), "08:00"), parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # -- statuses ----------------------------------------------------------------------------
 
@@ -199,20 +222,45 @@ class DentistView(RoleView):
             return
         self.session.tasks.spawn(self.operations.run(
             "appointments.update", {"id": appointment_id, "version": row["version"], "status": status},
-            controls=list(self.status_buttons.values()),
+            controls=[*self.status_buttons.values(), self.undo_button],
             done=f"{row.get('patient_name') or 'Appointment'}: {STATUS_LABELS.get(status, status)}"),
             name="appointments.update")
 
     def update_actions(self) -> None:
+        """Only the status changes the state machine allows now are enabled (and the undo, on the day)."""
         appointment_id = self.selected_id()
         row = self.session.store.get("appointment", appointment_id) if appointment_id else None
         status = row.get("status") if row else None
+        choices = status_choices(row, self.session.role, self.session.clock)
         for target, button in self.status_buttons.items():
-            button.setEnabled(self.writable and target in NEXT_STATUSES.get(status or "", frozenset()))
-        if row is not None:
-            self.selection_label.setText(
-                f"{row.get('patient_name') or ''}, {self.session.clock.format_time(row['start'])}: "
+            button.setEnabled(self.writable and target in choices.forward)
+        self.undo_button.setEnabled(self.writable and bool(choices.undo))
+        self.undo_button.setText(f"Undo {STATUS_LABELS[status].lower()}" if choices.undo and status else "Undo status")
+        if row is None:
+            self.selection_label.setText(_HINT)
+            return
+        text = (f"{row.get('patient_name') or ''}, {self.session.clock.format_time(row['start'])}: "
                 f"{STATUS_LABELS.get(status or '', status or '')}")
+        if row["id"] in self._stranded:
+            text += " · needs rebooking (outside your working hours now; the front desk will move it)"
+        self.selection_label.setText(text)
+
+    def _on_undo_button_clicked(self) -> None:
+        """Back one step; where two steps back are possible (e.g. scheduled or confirmed), ask which."""
+        appointment_id = self.selected_id()
+        row = self.session.store.get("appointment", appointment_id) if appointment_id else None
+        undo = status_choices(row, self.session.role, self.session.clock).undo
+        if appointment_id is None or not undo:
+            return
+        if len(undo) == 1:
+            self.set_status(appointment_id, undo[0])
+            return
+        menu = QMenu(self)
+        for target in undo:
+            menu.addAction(f"Back to {STATUS_LABELS[target].lower()}",
+                           lambda t=target: self.set_status(appointment_id, t))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(QCursor.pos())
 
     def _on_status_button_clicked(self, status: str) -> None:
         appointment_id = self.selected_id()
@@ -240,10 +288,10 @@ class DentistView(RoleView):
 
     def _on_hours_button_clicked(self) -> None:
         dialog = AvailabilityDialog(self.session, self.operations, dentist_id=self.session.dentist_id,
-                                    lock_dentist=True, parent=self)
+                                    lock_dentist=True, day=self.day, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
     def _on_store_changed(self, change: Change) -> None:
-        if change.kind == "appointment":
+        if change.kind in ("appointment", "working_hours", "schedule_exception"):
             self.update_actions()

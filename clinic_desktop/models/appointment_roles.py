@@ -19,3 +19,4 @@ class AppointmentRole(IntEnum):
     # The column's sort key as a plain value Qt compares itself (float or str), so sorting never
     # calls back into Python for a comparison: the instant for When/Until, else the text then the start.
     SORT = Qt.ItemDataRole.UserRole + 7
+    STRANDED = Qt.ItemDataRole.UserRole + 8  # bool: outside its dentist's working time now, needs rebooking

@@ -11,6 +11,7 @@ from ..clinic_clock import ClinicClock, parse_instant
 from ..messages import STATUS_LABELS
 from ..store import Change, EntityStore
 from .appointment_roles import AppointmentRole
+from .stranded_appointments import StrandedAppointments
 
 __all__ = ["AppointmentTableModel"]
 
@@ -27,7 +28,11 @@ _ROW_ROLES = [
     AppointmentRole.PATIENT_ID,
     AppointmentRole.STATUS,
     AppointmentRole.SORT,
+    AppointmentRole.STRANDED,
+    Qt.ItemDataRole.ForegroundRole,
 ]
+NEEDS_REBOOKING = "Needs rebooking"
+_STRANDED_COLOUR = QColor(180, 40, 20)
 # Kinds whose rows only feed the display text (names), never the set of appointment rows.
 _LOOKUP_KINDS = {"dentist", "patient", "appointment_type", "chair", "settings"}
 _TIME_COLUMNS = (0, 1)  # When, Until: sorted by the start instant
@@ -61,12 +66,16 @@ class AppointmentTableModel(QAbstractTableModel):
         # appointment id -> sort keys, start and search text of the row version they came from;
         # cleared when a name they contain may have changed (a lookup kind changed).
         self._derived: dict[int, _Derived] = {}
+        # Appointments a day off or shorter hours left outside working time: flagged until moved or cancelled.
+        self._stranded = StrandedAppointments.of(store, clock)
         self._reload()
         store.add_listener(self._on_store_changed)
+        self._stranded.add_listener(self._on_stranded_changed)
 
     def detach(self) -> None:
         """Stop following the store (the owning view is going away)."""
         self._store.remove_listener(self._on_store_changed)
+        self._stranded.remove_listener(self._on_stranded_changed)
 
     # -- Qt overrides ------------------------------------------------------------------------
 
@@ -97,8 +106,14 @@ class AppointmentTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and index.column() == self.COL_TYPE:
             colour = self._type_colour(row)
             return QColor(colour) if colour else None
-        if role == Qt.ItemDataRole.ForegroundRole and row.get("status") in ("cancelled", "no_show"):
-            return QBrush(QColor(128, 128, 128))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row["id"] in self._stranded:
+                return QBrush(_STRANDED_COLOUR)
+            if row.get("status") in ("cancelled", "no_show"):
+                return QBrush(QColor(128, 128, 128))
+            return None
+        if role == AppointmentRole.STRANDED:
+            return row["id"] in self._stranded
         if role == AppointmentRole.ID:
             return row["id"]
         if role == AppointmentRole.ROW:
@@ -197,6 +212,15 @@ class AppointmentTableModel(QAbstractTableModel):
                 [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DecorationRole],
             )
 
+    def _on_stranded_changed(self, changed: set[int], cause: Change) -> None:
+        if cause.kind == "appointment":
+            return  # the row itself changed: _on_store_changed, called next, emits for it
+        for appointment_id in changed:
+            row = self._index.get(appointment_id)
+            if row is not None:
+                self._derived.pop(appointment_id, None)  # its status text (sorted, searched) changed
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1), _ROW_ROLES)
+
     def _reload(self) -> None:
         self._ids = [row["id"] for row in self._store.rows("appointment")]
         self._derived = {}
@@ -230,6 +254,9 @@ class AppointmentTableModel(QAbstractTableModel):
             appointment_type = self._store.get("appointment_type", row.get("type_id"))
             return appointment_type["name"] if appointment_type else ""
         if column == self.COL_STATUS:
+            # A stranded appointment's status matters less than that it needs a new time (the tooltip has both).
+            if row["id"] in self._stranded:
+                return NEEDS_REBOOKING
             return STATUS_LABELS.get(row.get("status") or "", str(row.get("status") or ""))
         if column == self.COL_NOTES:
             return str(row.get("notes") or row.get("cancel_reason") or "")
@@ -248,7 +275,9 @@ class AppointmentTableModel(QAbstractTableModel):
         if row.get("busy"):
             return f"{when}: busy"
         parts = [when, self._display(row, self.COL_PATIENT), self._display(row, self.COL_TYPE)]
-        parts.append(self._display(row, self.COL_STATUS))
+        parts.append(STATUS_LABELS.get(row.get("status") or "", str(row.get("status") or "")))
         if row.get("cancel_reason"):
             parts.append(f"Reason: {row['cancel_reason']}")
+        if row["id"] in self._stranded:
+            parts.append("The dentist is no longer working at this time: it needs a new time")
         return " · ".join(part for part in parts if part)

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "free_port", "start_until_healthy"]
+__all__ = ["REPO_ROOT", "free_port", "start_command_until_healthy", "start_until_healthy"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,15 +35,23 @@ def start_until_healthy(module_args: list[str], log_path: Path, what: str, timeo
 
     Raises with the log's tail if the process exits or stays unhealthy for `timeout` seconds.
     """
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    return start_command_until_healthy([sys.executable, "-m", *module_args], log_path, what, timeout,
+                                       {**env, **(env_extra or {})}, cwd=REPO_ROOT)
+
+
+def start_command_until_healthy(command: list[str], log_path: Path, what: str, timeout: float,
+                                env_extra: dict[str, str] | None = None,
+                                cwd: Path = REPO_ROOT) -> tuple[subprocess.Popen, int]:
+    """`<command…> --port P` (any program serving GET /healthz); returns (process, P) once it answers 200."""
     port = free_port()
     env = dict(os.environ)
     env.pop("CLINIC_DATABASE_URL", None)
     env.update(env_extra or {})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", *module_args, "--port", str(port)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=str(REPO_ROOT))
+        proc = subprocess.Popen([*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=str(cwd))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

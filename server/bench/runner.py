@@ -1,18 +1,20 @@
-"""`clinic-server bench`: the clinic server against the targets, and a peer relay, in one run.
+"""`clinic-server bench`: the clinic server against the targets, two peer relays and the floor, in one run.
 
 One run, one machine: it prepares its own embedded PostgreSQL (or uses `--database-url`), starts the
-server in its own process, and drives simulated clients from separate worker processes (`fleet`).
+server in its own process(es), and drives simulated clients from separate worker processes (`fleet`).
 Scenarios, in the order `--scenario all` runs them:
 
   fanout    commit-to-client latency and per-client loss/duplication at `--clients` clients
-            (5 % front desk, 5 % dentists, 90 % patients) and `--events-per-minute`
-  rates     the same clients at rising rates (`--rates`) until p99 passes 200 ms
-  peer      the same load through a broadcaster + Starlette relay on the same database
-  idle      server memory per idle (signed-in, subscribed) connection at `--idle` counts
+            (5 % front desk, 5 % dentists, 90 % patients) and `--events-per-minute`, `--repeats` rounds
+            alternating our server, the Node.js peer (ws + pg), the broadcaster + Starlette peer and the
+            floor (one pre-encoded frame to every socket); each figure's median, min and max
+  rates     the same clients at rising rates (`--rates`) until p99 passes 200 ms: ours and the Node.js peer
+  workers   `serve --workers 2` against `--workers 1` at `--worker-clients` clients, alternated
+  idle      server memory per idle (signed-in, subscribed) connection at `--idle` counts (one worker)
   bookings  validated `appointments.create` calls a second with `--writers` concurrent writers
   store     the desktop client's store and models absorbing events (longest main-loop stall)
 
-It prints a table per scenario and writes `bench-<time>.json` and PNG plots to `--out`.
+It prints a table per run and per scenario and writes `bench-<time>.json` and PNG plots to `--out`.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from . import node_peer, stats
 from .fleet import ClientSpec, Fleet
 from .process import start_until_healthy
 
@@ -38,7 +43,9 @@ __all__ = ["add_arguments", "run"]
 
 LONDON = ZoneInfo("Europe/London")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("fanout", "rates", "peer", "idle", "bookings", "store")
+SCENARIOS = ("fanout", "rates", "workers", "idle", "bookings", "store")
+PEERS = ("node", "broadcaster", "floor")
+OURS, NODE, BROADCASTER, FLOOR = "clinic-server", "Node.js peer", "broadcaster peer", "floor"
 BENCH_DENTISTS = 24
 FANOUT_APPOINTMENTS = 480  # enough in flight that the writer keeps its rate while calls are slow
 USERS = {"admin": ("frontdesk",), "dentist": ("drsmith", "drpatel"), "patient": ("alice", "bob")}
@@ -46,15 +53,23 @@ USERS = {"admin": ("frontdesk",), "dentist": ("drsmith", "drpatel"), "patient": 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", choices=("all", *SCENARIOS), default="all")
-    p.add_argument("--clients", type=int, default=1000, help="subscribed clients (fanout, rates, peer)")
-    p.add_argument("--events-per-minute", type=int, default=10_000, help="changes a minute (fanout, peer)")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the fanout and peer runs")
+    p.add_argument("--clients", type=int, default=1000, help="subscribed clients (fanout, rates)")
+    p.add_argument("--events-per-minute", type=int, default=10_000, help="changes a minute (fanout, workers)")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each fanout and workers run")
+    p.add_argument("--repeats", type=int, default=3, help="alternated rounds of the fanout and workers runs")
+    p.add_argument("--peers", default=",".join(PEERS),
+                   help="what the fanout runs alternate with: node (ws + pg), broadcaster, floor; '' for none")
+    p.add_argument("--server-workers", type=int, default=os.cpu_count() or 1,
+                   help="`serve --workers` for our server in fanout, rates and bookings (default: CPUs)")
+    p.add_argument("--worker-clients", default="1000,5000", help="client counts of the workers scenario")
+    p.add_argument("--node-cache", type=Path, default=node_peer.default_cache(),
+                   help="where the Node.js peer is installed (npm ci from its lockfile, once)")
     p.add_argument("--rates", default="20000,40000,80000,160000",
                    help="rising events a minute for the rates scenario (stops once p99 > 200 ms)")
     p.add_argument("--step-seconds", type=float, default=10.0, help="length of each rising-rate step")
     p.add_argument("--idle", default="1000,5000,10000", help="idle connection counts")
     p.add_argument("--writers", type=int, default=32, help="concurrent booking writers (bookings)")
-    p.add_argument("--workers", type=int, default=2, help="client worker processes")
+    p.add_argument("--workers", type=int, default=2, help="client worker processes (not the server's: --server-workers)")
     p.add_argument("--database-url", help="an external, migrated, demo-seeded database (default: embedded, temporary)")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for the JSON and plots")
     p.add_argument("--short", action="store_true", help="a few seconds of each scenario (the test suite runs it)")
@@ -164,10 +179,11 @@ class Pinning:
                 f"client workers and writers to CPU {sorted(self.client_cpus)}")
 
 
-def _start_server(url: str, data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
+def _start_server(url: str, data_dir: Path, log_path: Path, workers: int) -> tuple[subprocess.Popen, int]:
     # No keepalive pings: the clients listen without parsing while measuring (sync.heartbeat still flows).
     return start_until_healthy(
-        ["server", "serve", "--database-url", url, "--data-dir", str(data_dir)], log_path, "server", 60,
+        ["server", "serve", "--workers", str(workers), "--database-url", url, "--data-dir", str(data_dir)],
+        log_path, "server", 60,
         {"CLINIC_WRITES_PER_MINUTE": "100000000", "CLINIC_LOG_LEVEL": "WARNING", "CLINIC_PING_SECONDS": "0"})
 
 
@@ -356,7 +372,26 @@ def _step(fleet: Fleet, system: str, ws_url: str, db_url: str, token: str, versi
     writer = asyncio.run(_write(ws_url, token, versions, per_minute, seconds))
     written = _seqs_after(db_url, start)
     fleet.stop_measuring()
-    got = fleet.collect(written)
+    return _summary(system, fleet.collect(written), written, writer, per_minute, seconds)
+
+
+def _floor_step(fleet: Fleet, port: int, per_minute: int, seconds: float, payload_bytes: int) -> dict[str, Any]:
+    """The floor's run: it fans out frames seq 1..n itself; the same clients count and time them."""
+    fleet.start_measuring(True)
+    time.sleep(0.2)
+    query = f"per_minute={per_minute}&seconds={seconds}&payload_bytes={payload_bytes}"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/run?{query}", timeout=seconds + 600) as response:
+        floor = json.loads(response.read())
+    fleet.stop_measuring()
+    written = list(range(1, floor["fan_outs"] + 1))
+    sender = {"elapsed_s": floor["seconds"], "failed": 0, "call_p50_ms": float("nan"), "call_p99_ms": float("nan")}
+    summary = _summary(FLOOR, fleet.collect(written), written, sender, per_minute, seconds)
+    summary.update({k: v for k, v in floor.items() if k.startswith(("send_", "fanout_", "frame_"))})
+    return summary
+
+
+def _summary(system: str, got: dict[str, Any], written: list[int], writer: dict[str, Any], per_minute: int,
+             seconds: float) -> dict[str, Any]:
     hist, per_client = got["hist"], got["per_client"]
     return {
         # rate_per_min is what the writer achieved (the plots' x-axis); offered_per_min what it aimed at.
@@ -388,6 +423,9 @@ def _step_row(s: dict[str, Any]) -> list[tuple[str, Any]]:
          f"{s['p50_ms']:.1f} / {s['p90_ms']:.1f} / {s['p99_ms']:.1f} / {s['max_ms']:.1f}"),
         ("lost / duplicated", f"{s['lost_total']} / {s['duplicated_total']}"),
         ("clients disconnected", s["clients_disconnected"]),
+        *([("one send p50 / mean (us)", f"{s['send_p50_us']:.0f} / {s['send_mean_us']:.1f}"),
+           ("one fan-out p50 / p99 (ms)", f"{s['fanout_p50_ms']:.2f} / {s['fanout_p99_ms']:.2f}")]
+          if "send_p50_us" in s else []),
     ]
 
 
@@ -477,6 +515,221 @@ def _table(title: str, rows: list[tuple[str, Any]]) -> str:
     return f"\n== {title}\n" + "\n".join(f"  {k.ljust(w)}  {v}" for k, v in rows)
 
 
+# ---------------------------------------------------------------------------------------------- systems
+
+@dataclass(frozen=True)
+class Target:
+    """Something the fan-out clients connect to: our server, a peer relay, or the floor."""
+
+    name: str
+    port: int = 0  # our server's and the floor's are filled in when the run starts
+    signed_in: bool = False  # clients resume and subscribe (our server); the peers take anyone
+    pings: bool = False  # it pings its clients (uvicorn), so they must parse and answer while measuring
+    feed: bool = True  # it relays the peer trigger's notifications on change_log
+
+
+@dataclass
+class Bench:
+    """What the scenarios share: arguments, database, our server (restarted when the worker count changes)."""
+
+    args: argparse.Namespace
+    tmp: Path
+    db_url: str
+    pinning: "Pinning"
+    tokens: dict[str, str] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
+    server: subprocess.Popen | None = None
+    port: int = 0
+    server_workers: int = 0
+    peers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def serve(self, workers: int) -> None:
+        """Our server with `workers` processes: the running one if it has that many, else a fresh one."""
+        if self.server is not None and self.server_workers == workers:
+            return
+        self.stop_server()
+        self.server, self.port = _start_server(self.db_url, self.tmp / "data", self.tmp / "server.log", workers)
+        self.server_workers = workers
+        self.pinning.server(self.server.pid, children=True)
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            _stop(self.server)
+            self.server = None
+
+    def ours(self) -> Target:
+        return Target(OURS if self.server_workers == self.args.server_workers else f"{OURS} --workers "
+                      f"{self.server_workers}", self.port, signed_in=True, feed=False)
+
+
+def _peers(bench: Bench, result: dict[str, Any]) -> list[Target]:
+    """Start the peers `--peers` names (the Node.js one only where node and npm are); their targets after ours."""
+    args = bench.args
+    wanted = [p.strip() for p in args.peers.split(",") if p.strip()]
+    unknown = set(wanted) - set(PEERS)
+    if unknown:
+        raise SystemExit(f"unknown --peers {sorted(unknown)}: choose from {', '.join(PEERS)}")
+    targets = [Target(OURS, signed_in=True, feed=False)]
+    if "node" in wanted:
+        missing = node_peer.missing_tools()
+        if missing:
+            print(f"Node.js peer skipped: {' and '.join(missing)} not found on PATH", flush=True)
+            result["node_peer"] = {"skipped": f"{' and '.join(missing)} not found on PATH"}
+        else:
+            folder = node_peer.install(args.node_cache)
+            result["node_peer"] = {"folder": str(folder), **node_peer.versions(folder)}
+            print(f"Node.js peer: node {result['node_peer']['node']}, ws {result['node_peer']['ws']}, "
+                  f"pg {result['node_peer']['pg']} (npm ci into {folder})", flush=True)
+            proc, port = node_peer.start(folder, bench.db_url, bench.tmp / "node-peer.log")
+            bench.peers.append(proc)
+            bench.pinning.server(proc.pid)
+            targets.append(Target(NODE, port))
+    if "broadcaster" in wanted:
+        from .peer import start_peer
+        # The peer holds one broadcaster subscription from start-up: broadcaster 0.3.1 drops clients
+        # that subscribe while its first LISTEN is still in flight (see docs/BENCHMARKS.md).
+        proc, port = start_peer(bench.db_url, bench.tmp / "peer.log", hold_subscription=True)
+        bench.peers.append(proc)
+        bench.pinning.server(proc.pid)
+        targets.append(Target(BROADCASTER, port, pings=True))
+    if "floor" in wanted:
+        targets.append(Target(FLOOR, feed=False))
+    return targets
+
+
+def _event_bytes(db_url: str) -> int:
+    """The mean length of the last 200 changes as sync.event text: the floor sends frames of that size."""
+    sql = f"""SELECT coalesce(avg(length({_PEER_MESSAGE}::text)), 300)::int AS n
+              FROM (SELECT * FROM change_log ORDER BY seq DESC LIMIT 200) AS last"""
+    return int(asyncio.run(_fetch(db_url, sql))[0]["n"])
+
+
+_PEER_MESSAGE = """json_build_object('jsonrpc', '2.0', 'method', 'sync.event', 'params', json_build_object(
+    'seq', seq, 'entity', entity, 'op', op, 'id', entity_id, 'data', data, 'committed_at', to_json(committed_at)))"""
+
+
+def _fanout_run(bench: Bench, target: Target, clients: int, per_minute: int, seconds: float) -> dict[str, Any]:
+    """`clients` fresh clients on `target`, the writer at `per_minute` for `seconds`; the floor starts anew."""
+    from .peer import install_peer_feed, remove_peer_feed, stop_peer
+
+    floor = None
+    if target.name == OURS:
+        target = bench.ours()
+    elif target.name == FLOOR:
+        floor, port = start_until_healthy(["server.bench.floor", "--host", "127.0.0.1"], bench.tmp / "floor.log",
+                                          "floor", 30)
+        bench.pinning.server(floor.pid)
+        target = replace(target, port=port)
+    fleet = Fleet("127.0.0.1", target.port, bench.args.workers, bench.pinning.clients)
+    try:
+        opened, errors = fleet.open(_specs(clients, bench.tokens if target.signed_in else None),
+                                    _max_seq(bench.db_url))
+        print(f"{opened}/{clients} clients connected to {target.name}", flush=True)
+        if floor is not None:
+            s = _floor_step(fleet, target.port, per_minute, seconds, _event_bytes(bench.db_url))
+        else:
+            if target.feed:
+                asyncio.run(install_peer_feed(bench.db_url))
+            try:
+                s = _step(fleet, target.name, bench.ws_url, bench.db_url, bench.tokens["frontdesk"], bench.versions,
+                          per_minute, seconds, raw=not target.pings)
+            finally:
+                if target.feed:
+                    asyncio.run(remove_peer_feed(bench.db_url))
+        s["setup_errors"] = errors
+    finally:
+        fleet.quit()
+        if floor is not None:
+            stop_peer(floor)
+    print(_table(f"{target.name}: {clients} clients at {per_minute}/min", _step_row(s)), flush=True)
+    return s
+
+
+def _spread_over_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' spread (stats.summarise) and the runs themselves, without their samples and per-client rows."""
+    for r in runs:
+        r.pop("_sample", None)
+        r.pop("_per_client", None)
+    return {"median": stats.summarise(runs), "runs": runs}
+
+
+def _fanout(bench: Bench, targets: list[Target]) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """`--repeats` rounds, each running every target once in the same order; each figure's median, min, max."""
+    args = bench.args
+    runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+    for n in range(args.repeats):
+        print(f"\n== fanout round {n + 1} of {args.repeats}: {', '.join(runs)}", flush=True)
+        for target in targets:
+            runs[target.name].append(_fanout_run(bench, target, args.clients, args.events_per_minute, args.seconds))
+    samples = {name: [ms for r in rs for ms in r["_sample"]] for name, rs in runs.items()}
+    systems = {}
+    for name, rs in runs.items():
+        per_client = rs[-1]["_per_client"]
+        systems[name] = {**_spread_over_runs(rs), "per_client_last_run": per_client}
+    print(_table(f"fanout, {args.clients} clients at {args.events_per_minute}/min: median (min-max) of "
+                 f"{args.repeats} alternated runs", stats.comparison_table({n: s["median"] for n, s in systems.items()},
+                                                                            FLOOR)), flush=True)
+    return {"clients": args.clients, "events_per_minute": args.events_per_minute, "seconds": args.seconds,
+            "repeats": args.repeats, "order": list(runs), "systems": systems}, samples
+
+
+def _rates(bench: Bench, targets: list[Target], rates: list[int]) -> list[dict[str, Any]]:
+    """Rising rates on the same clients, for our server and the Node.js peer, until p99 passes 200 ms."""
+    from .peer import install_peer_feed, remove_peer_feed
+
+    args = bench.args
+    steps: list[dict[str, Any]] = []
+    for target in targets:
+        if target.name not in (OURS, NODE):
+            continue
+        target = bench.ours() if target.name == OURS else target
+        fleet = Fleet("127.0.0.1", target.port, args.workers, bench.pinning.clients)
+        try:
+            opened, _errors = fleet.open(_specs(args.clients, bench.tokens if target.signed_in else None),
+                                         _max_seq(bench.db_url))
+            print(f"{opened}/{args.clients} clients connected to {target.name}", flush=True)
+            if target.feed:
+                asyncio.run(install_peer_feed(bench.db_url))
+            for rate in rates:
+                s = _step(fleet, target.name, bench.ws_url, bench.db_url, bench.tokens["frontdesk"], bench.versions,
+                          rate, args.step_seconds, raw=not target.pings)
+                s.pop("_sample"), s.pop("_per_client")
+                steps.append(s)
+                print(_table(f"rates: {target.name} at {rate}/min", _step_row(s)), flush=True)
+                if s["p99_ms"] > 200:
+                    break
+        finally:
+            if target.feed:
+                asyncio.run(remove_peer_feed(bench.db_url))
+            fleet.quit()
+    return steps
+
+
+def _workers(bench: Bench, counts: list[int]) -> list[dict[str, Any]]:
+    """`serve --workers 2` against `--workers 1` at each client count, alternated over `--repeats` rounds."""
+    args = bench.args
+    rows = []
+    for clients in counts:
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        for n in range(args.repeats):
+            for workers in runs:
+                print(f"\n== workers: {clients} clients, --workers {workers}, round {n + 1} of {args.repeats}",
+                      flush=True)
+                bench.serve(workers)
+                target = replace(bench.ours(), name=f"{OURS} --workers {workers}")
+                runs[workers].append(_fanout_run(bench, target, clients, args.events_per_minute, args.seconds))
+        pair = {f"--workers {w}": _spread_over_runs(rs) for w, rs in runs.items()}
+        for workers, spread in zip(runs, pair.values()):
+            rows.append({"clients": clients, "server_workers": workers, **spread})
+        print(_table(f"workers, {clients} clients at {args.events_per_minute}/min: median (min-max) of {args.repeats}",
+                     stats.comparison_table({name: s["median"] for name, s in pair.items()})), flush=True)
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------- entry
 
 def run(args: argparse.Namespace) -> int:
@@ -485,15 +738,16 @@ def run(args: argparse.Namespace) -> int:
     if args.short:
         args.clients, args.seconds, args.events_per_minute = 20, 3.0, 1200
         args.rates, args.step_seconds, args.idle = "2400", 2.0, "200"
-        args.writers = 4
+        args.writers, args.repeats, args.worker_clients = 4, 1, "20"
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
     idle_counts = [int(n) for n in args.idle.split(",") if n.strip()]
+    worker_counts = [int(n) for n in args.worker_clients.split(",") if n.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="clinic-bench-"))
     if os.name != "nt" and os.geteuid() == 0:
         tmp.chmod(0o755)
-    pg = server = None
+    pg = None
     result: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": "clinic-server bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
@@ -506,6 +760,7 @@ def run(args: argparse.Namespace) -> int:
     pinning = Pinning(args.pin)
     result["pinning"] = pinning.describe()
     progress = tqdm(total=len(scenarios), desc="bench", unit="scenario", file=sys.stderr)
+    bench: Bench | None = None
     try:
         if args.database_url:
             db_url = args.database_url
@@ -519,76 +774,37 @@ def run(args: argparse.Namespace) -> int:
         print(pinning.describe(), flush=True)
         asyncio.run(_bench_seed(db_url))
         pairs = asyncio.run(_bench_pairs(db_url))
-        server, port = _start_server(db_url, tmp / "data", tmp / "server.log")
-        pinning.server(server.pid)
-        ws_url = f"ws://127.0.0.1:{port}/ws"
-        tokens = asyncio.run(_tokens(ws_url))
-        desk = tokens["frontdesk"]
-        versions: dict[int, int] = {}
-        if {"fanout", "rates", "peer"} & set(scenarios):
-            versions = asyncio.run(_create_fanout_appointments(ws_url, desk, pairs))
+        bench = Bench(args, tmp, db_url, pinning)
+        bench.serve(args.server_workers)
+        bench.tokens = asyncio.run(_tokens(bench.ws_url))
+        desk = bench.tokens["frontdesk"]
+        if {"fanout", "rates", "workers"} & set(scenarios):
+            bench.versions = asyncio.run(_create_fanout_appointments(bench.ws_url, desk, pairs))
+        targets = _peers(bench, result) if {"fanout", "rates"} & set(scenarios) else []
 
-        if {"fanout", "rates"} & set(scenarios):
-            fleet = Fleet("127.0.0.1", port, args.workers, pinning.clients)
-            try:
-                opened, errors = fleet.open(_specs(args.clients, tokens), _max_seq(db_url))
-                print(f"{opened}/{args.clients} clients signed in and subscribed", flush=True)
-                result["setup_errors"] = errors
-                steps = []
-                if "fanout" in scenarios:
-                    s = _step(fleet, "clinic-server", ws_url, db_url, desk, versions, args.events_per_minute, args.seconds)
-                    samples["clinic-server"] = s.pop("_sample")
-                    result["fanout"] = {"summary": s, "per_client": s.pop("_per_client")}
-                    steps.append(s)
-                    print(_table("fanout: clinic-server", _step_row(s)), flush=True)
-                    progress.update()
-                if "rates" in scenarios:
-                    for rate in rates:
-                        s = _step(fleet, "clinic-server", ws_url, db_url, desk, versions, rate, args.step_seconds)
-                        s.pop("_sample"), s.pop("_per_client")
-                        steps.append(s)
-                        print(_table(f"rates: clinic-server at {rate}/min", _step_row(s)), flush=True)
-                        if s["p99_ms"] > 200:
-                            break
-                    result["rates"] = steps
-                    progress.update()
-            finally:
-                fleet.quit()
-
-        if "peer" in scenarios:
-            from .peer import install_peer_feed, remove_peer_feed, start_peer, stop_peer
-            asyncio.run(install_peer_feed(db_url))
-            # The peer holds one broadcaster subscription from start-up: broadcaster 0.3.1 drops clients
-            # that subscribe while its first LISTEN is still in flight (see docs/BENCHMARKS.md).
-            peer, peer_port = start_peer(db_url, tmp / "peer.log", hold_subscription=True)
-            pinning.server(peer.pid)
-            fleet = Fleet("127.0.0.1", peer_port, args.workers, pinning.clients)
-            try:
-                opened, errors = fleet.open(_specs(args.clients, None), 0)
-                print(f"{opened}/{args.clients} clients connected to the broadcaster peer", flush=True)
-                # uvicorn pings its WebSocket clients, so they parse (and answer) as they go.
-                s = _step(fleet, "broadcaster peer", ws_url, db_url, desk, versions, args.events_per_minute,
-                          args.seconds, raw=False)
-                samples["broadcaster peer"] = s.pop("_sample")
-                result["peer"] = {"summary": s, "per_client": s.pop("_per_client"), "setup_errors": errors}
-                print(_table("fanout: broadcaster + Starlette peer", _step_row(s)), flush=True)
-            finally:
-                fleet.quit()
-                stop_peer(peer)
-                asyncio.run(remove_peer_feed(db_url))
+        if "fanout" in scenarios:
+            result["fanout"], samples = _fanout(bench, targets)
+            progress.update()
+        if "rates" in scenarios:
+            bench.serve(args.server_workers)
+            result["rates"] = _rates(bench, targets, rates)
+            progress.update()
+        if "workers" in scenarios:
+            result["workers"] = _workers(bench, worker_counts)
             progress.update()
 
         if "idle" in scenarios:
-            _stop(server)  # a fresh process, so the baseline is an idle server's
-            server, port = _start_server(db_url, tmp / "data", tmp / "server.log")
-            pinning.server(server.pid)
-            ws_url = f"ws://127.0.0.1:{port}/ws"
-            print("\n== idle connections (signed in and subscribed)", flush=True)
-            result["idle"] = _idle(port, server.pid, tokens, idle_counts, args.workers, _max_seq(db_url), pinning)
+            bench.stop_server()  # a fresh process, so the baseline is an idle server's; one worker: one RSS
+            bench.serve(1)
+            assert bench.server is not None
+            print("\n== idle connections (signed in and subscribed, one server worker)", flush=True)
+            result["idle"] = _idle(bench.port, bench.server.pid, bench.tokens, idle_counts, args.workers,
+                                   _max_seq(db_url), pinning)
             progress.update()
 
         if "bookings" in scenarios:
-            res = asyncio.run(_bookings(ws_url, desk, pairs, args.writers, args.seconds))
+            bench.serve(args.server_workers)
+            res = asyncio.run(_bookings(bench.ws_url, desk, pairs, args.writers, args.seconds))
             result["bookings"] = res
             print(_table("bookings", [
                 ("writers", res["writers"]), ("bookings ok / failed", f"{res['ok']} / {res['failed']}"),
@@ -608,8 +824,11 @@ def run(args: argparse.Namespace) -> int:
             progress.update()
     finally:
         progress.close()
-        if server is not None:
-            _stop(server)
+        if bench is not None:
+            from .peer import stop_peer
+            for proc in bench.peers:
+                stop_peer(proc)
+            bench.stop_server()
         if pg is not None:
             pg.stop()
 
@@ -629,8 +848,10 @@ def _plots(out: Path, stamp: str, result: dict[str, Any], samples: dict[str, lis
         made.append(out / f"latency-cdf-{stamp}.png")
         plots.latency_cdf(made[-1], samples)
     rate_rows = list(result.get("rates") or [])
-    if "peer" in result:
-        rate_rows.append(result["peer"]["summary"])
+    rated = {r["system"] for r in rate_rows}
+    for name, system in (result.get("fanout") or {}).get("systems", {}).items():
+        if name not in rated and name != FLOOR:  # the floor has no writer: its rate is its own
+            rate_rows += system["runs"]
     if rate_rows:
         made.append(out / f"latency-vs-rate-{stamp}.png")
         plots.latency_vs_rate(made[-1], rate_rows)

@@ -1,4 +1,5 @@
-"""The broadcaster peer relays a change, shaped as our sync.event, to every connected WebSocket."""
+"""The bench's peers (broadcaster + Starlette, and Node.js on ws + pg) relay a change, shaped as our
+sync.event, to every connected WebSocket. The Node.js peer's tests skip when node or npm is missing."""
 
 from __future__ import annotations
 
@@ -8,9 +9,23 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from server.bench import node_peer
 from server.bench.peer import CHANNEL, install_peer_feed, remove_peer_feed, start_peer, stop_peer
+
+
+def _start(kind: str, database_url: str, tmp_path: Path, **kwargs):
+    """(process, port, stop) of the broadcaster peer or of the Node.js peer (installed into the bench's cache)."""
+    if kind == "broadcaster":
+        proc, port = start_peer(database_url, tmp_path / "peer.log", **kwargs)
+        return proc, port, stop_peer
+    if node_peer.missing_tools():
+        pytest.skip(f"the Node.js peer needs {', '.join(node_peer.missing_tools())}")
+    folder = node_peer.install(node_peer.default_cache())
+    proc, port = node_peer.start(folder, database_url, tmp_path / "peer.log")
+    return proc, port, node_peer.stop
 
 
 class Listener:
@@ -57,12 +72,13 @@ async def _trigger_count(conn: asyncpg.Connection) -> int:
         "SELECT count(*) FROM pg_trigger WHERE tgname = 'change_log_peer_notify' AND NOT tgisinternal")
 
 
-async def test_peer_relays_an_appointment_change_to_every_client(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["broadcaster", "node"])
+async def test_peer_relays_an_appointment_change_to_every_client(database_url: str, tmp_path: Path, kind: str) -> None:
     """Three clients each receive the update as a sync.event carrying its change_log seq, data and offset time."""
     await install_peer_feed(database_url)
     await install_peer_feed(database_url)  # idempotent: a second install replaces, never duplicates
     conn = await asyncpg.connect(database_url)
-    proc, port = await asyncio.to_thread(start_peer, database_url, tmp_path / "peer.log")
+    proc, port, stop = await asyncio.to_thread(_start, kind, database_url, tmp_path)
     listeners: list[Listener] = []
     try:
         assert await _trigger_count(conn) == 1
@@ -89,7 +105,7 @@ async def test_peer_relays_an_appointment_change_to_every_client(database_url: s
     finally:
         for listener in listeners:
             await listener.close()
-        await asyncio.to_thread(stop_peer, proc)
+        await asyncio.to_thread(stop, proc)
         await remove_peer_feed(database_url)
         try:
             assert await _trigger_count(conn) == 0
@@ -98,11 +114,14 @@ async def test_peer_relays_an_appointment_change_to_every_client(database_url: s
     assert proc.returncode is not None
 
 
-async def test_held_subscription_serves_clients_that_connect_all_at_once(database_url: str, tmp_path: Path) -> None:
-    """With hold_subscription, 20 clients connecting together all stay connected and all get the change."""
+@pytest.mark.parametrize("kind", ["broadcaster", "node"])
+async def test_clients_that_connect_all_at_once_all_get_the_change(database_url: str, tmp_path: Path, kind: str) -> None:
+    """20 clients connecting together (to the broadcaster peer with hold_subscription) all stay connected and
+    all get the change."""
     await install_peer_feed(database_url)
     conn = await asyncpg.connect(database_url)
-    proc, port = await asyncio.to_thread(start_peer, database_url, tmp_path / "peer.log", hold_subscription=True)
+    extra = {"hold_subscription": True} if kind == "broadcaster" else {}
+    proc, port, stop = await asyncio.to_thread(_start, kind, database_url, tmp_path, **extra)
     listeners: list[Listener] = []
     try:
         sockets = await asyncio.gather(*(connect(f"ws://127.0.0.1:{port}/ws") for _ in range(20)))
@@ -116,10 +135,11 @@ async def test_held_subscription_serves_clients_that_connect_all_at_once(databas
         for listener in listeners:
             frame = await listener.wait_for(lambda f: f.startswith("{") and json.loads(f)["params"]["seq"] == seq)
             assert json.loads(frame)["params"]["data"]["status"] == "confirmed"
-        assert "Exception in ASGI application" not in (tmp_path / "peer.log").read_text()
+        log = (tmp_path / "peer.log").read_text()
+        assert "Exception in ASGI application" not in log and "Error" not in log, log
     finally:
         for listener in listeners:
             await listener.close()
-        await asyncio.to_thread(stop_peer, proc)
+        await asyncio.to_thread(stop, proc)
         await remove_peer_feed(database_url)
         await conn.close()

@@ -1,0 +1,82 @@
+"""The front desk's "Needs rebooking" list: appointments a day off or shorter hours left outside working time."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from ..models import StrandedAppointments
+from ..session import Session
+from ..store import Change
+
+__all__ = ["NeedsRebookingPanel"]
+
+_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class NeedsRebookingPanel(QWidget):
+    """Live from the store: an appointment leaves the list the moment it is moved into working time or cancelled."""
+
+    appointment_selected = Signal(int)
+    count_changed = Signal(int)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._stranded = StrandedAppointments.of(session.store, session.clock)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setAlternatingRowColors(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.list, 1)
+        self.list.currentItemChanged.connect(self._on_list_current_item_changed)
+        self._stranded.add_listener(self._on_stranded_changed)
+        session.store.add_listener(self._on_store_changed)
+        self._fill()
+
+    def detach(self) -> None:
+        self._stranded.remove_listener(self._on_stranded_changed)
+        self._session.store.remove_listener(self._on_store_changed)
+
+    def appointment_ids(self) -> list[int]:
+        """The listed appointments, top to bottom."""
+        return [self.list.item(i).data(_ID_ROLE) for i in range(self.list.count()) if self.list.item(i).data(_ID_ROLE)]
+
+    def _fill(self) -> None:
+        store, clock = self._session.store, self._session.clock
+        current = self.list.currentItem().data(_ID_ROLE) if self.list.currentItem() else None
+        rows = self._stranded.rows()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for row in rows:
+            dentist = (store.get("dentist", row.get("dentist_id")) or {}).get("name", "")
+            kind = (store.get("appointment_type", row.get("type_id")) or {}).get("name", "")
+            text = (f"{clock.format_when(row['start'])}–{clock.format_time(row['end'])}   "
+                    f"{row.get('patient_name') or ''}   ·   {dentist}   ·   {kind}")
+            item = QListWidgetItem(text)
+            item.setData(_ID_ROLE, row["id"])
+            self.list.addItem(item)
+            if row["id"] == current:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        if rows:
+            self.hint.setText("These appointments fall on a day off or outside the dentist's hours. "
+                              "Select one, then Move… or Cancel… it; it leaves this list by itself.")
+        else:
+            self.hint.setText("Nothing to rebook: every upcoming appointment is inside its dentist's working hours.")
+        self.count_changed.emit(len(rows))
+
+    def _on_stranded_changed(self, _changed: set[int], _cause: Change) -> None:
+        self._fill()
+
+    def _on_store_changed(self, change: Change) -> None:
+        # A stranded appointment's name or time shown here changed without leaving the list.
+        if change.kind == "appointment" and change.row is not None and change.row.get("id") in self._stranded:
+            self._fill()
+
+    def _on_list_current_item_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        if current is not None and current.data(_ID_ROLE):
+            self.appointment_selected.emit(current.data(_ID_ROLE))
