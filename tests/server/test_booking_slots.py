@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as clock
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from helpers import ConnectionLost, RpcClient
+from helpers import RpcClient
 from tests.server_process import ServerProcess
 
 LONDON = ZoneInfo("Europe/London")
