@@ -57,7 +57,9 @@ from .protocol import (
     parse_frame,
 )
 from .relay import Relay
-from .seed import is_empty, seed_demo
+from . import waitlist
+from .mailer import Mailer
+from .seed import is_empty, seed_demo, seed_working_day
 from .subscription import Subscriptions, prune
 
 __all__ = ["ClinicServer"]
@@ -95,10 +97,12 @@ class ClinicServer:
         llm = LlmConfig(config.llm_url, config.llm_model, config.llm_api_key) if config.llm_url and config.llm_model else None
         self.session_watch: SessionWatch | None = None
         self.assistant = AssistantService(llm=llm, store=DatabaseConversationStore(
-            lambda: self.db.pool(), max_idle_seconds=config.assistant_idle_minutes * 60, per_user=config.assistant_conversations_per_user))
+            lambda: self.db.pool(), max_idle_seconds=config.assistant_idle_minutes * 60, per_user=config.assistant_conversations_per_user),
+            waitlist_offers=self._open_offers)
         self.assistant_limiter = SharedTokenBucket("assistant", config.assistant_messages_per_minute,
                                                    burst=max(5, config.assistant_messages_per_minute // 2))
         self._server = None
+        self.mailer: Mailer | None = None  # set by start() when smtp_host is configured
         self._tasks: list[asyncio.Task] = []
         self.subscriptions: Subscriptions = None  # type: ignore[assignment]  # set by start()
 
@@ -111,7 +115,8 @@ class ClinicServer:
                            idle_in_transaction_timeout_ms=cfg.idle_in_transaction_timeout_ms)
         if cfg.demo and await is_empty(self.db):
             await seed_demo(self.db)
-            log.info("seeded the demo clinic")
+            added = await seed_working_day(self.db)  # the demo opens on a clinic at work (DESIGN.md "Demo data")
+            log.info("seeded the demo clinic (%d appointments of a working fortnight)", added)
         secret = cfg.secret or load_or_create_secret(cfg.data_dir)
         self.tokens = TokenService(secret, cfg.access_token_minutes, cfg.refresh_token_days)
         self.relay = Relay(location.asyncpg_dsn, cfg.poll_seconds, self.metrics, cfg.fanout_interval_ms / 1000)
@@ -140,6 +145,14 @@ class ClinicServer:
         )
         self._tasks = [asyncio.create_task(self.subscriptions.heartbeats(self.connections), name="heartbeats"),
                        asyncio.create_task(self.subscriptions.pruning(), name="prune")]
+        # The waitlist's offer lifetime lives where the database's offer trigger reads it; lapsed offers expire.
+        await waitlist.set_offer_minutes(await self.db.pool(), cfg.waitlist_offer_minutes)
+        self._tasks.append(asyncio.create_task(waitlist.expiry_loop(self.db.pool, cfg.waitlist_expiry_seconds),
+                                               name="waitlist-expiry"))
+        if cfg.smtp_host:
+            self.mailer = Mailer(location.asyncpg_dsn, cfg)
+            await self.mailer.start()
+            self._tasks.append(asyncio.create_task(self.mailer.run(), name="mailer"))
         scheme = "wss" if ssl_ctx else "ws"
         log.info("serving on %s://%s:%s/ws", scheme, cfg.host, self.port)
 
@@ -155,6 +168,8 @@ class ClinicServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.mailer is not None:
+            await self.mailer.close()
         if self.relay is not None:
             await self.relay.close()
         if self.session_watch is not None:
@@ -164,6 +179,10 @@ class ClinicServer:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
         self.hash_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _open_offers(self, patient_id: int) -> list[dict[str, Any]]:
+        """A patient's open waitlist offers, for the assistant to mention."""
+        return await waitlist.open_offers_for_patient(await self.db.pool(), patient_id)
 
     def end_family(self, family_id: str, why: str) -> None:
         """End this instance's connections of a revoked sign-in (any instance may have revoked it)."""

@@ -124,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_with_db(cfg, _create))
     if args.command == "seed-demo":
         async def _seed(db):
-            from .seed import seed_demo
+            from .seed import seed_demo, seed_working_day
             await seed_demo(db)
+            await seed_working_day(db)
             print("demo clinic loaded: users frontdesk, drsmith, drpatel, alice, bob (password 'demo')")
 
         return asyncio.run(_with_db(cfg, _seed))

@@ -75,6 +75,30 @@ class Config:
     assistant_messages_per_minute: int = 30
     assistant_conversations_per_user: int = 20
     assistant_idle_minutes: int = 60
+    # The waitlist (server/waitlist.py): how long an offer stays open (written to clinic_settings at start,
+    # where the database's offer trigger reads it) and how often lapsed offers are marked expired.
+    waitlist_offer_minutes: int = 15
+    waitlist_expiry_seconds: float = 5.0
+    # Email (server/mailer.py): off while smtp_host is unset. Reminders go `reminder_hours` before the start.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "DentalCare Connect <no-reply@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 30.0
+    reminder_hours: int = 24
+    mail_poll_seconds: float = 5.0
+    mail_max_attempts: int = 8  # then the message is marked failed
+    mail_retry_seconds: float = 60.0  # the first retry's wait; doubled each time, at most an hour
+    # The appointment book: the longest one blockout may last (longer absences are days off).
+    blockout_max_days: int = 31
+    # The patient directory and the front desk's lists (server/handlers/patients.py, lists.py): how many
+    # history rows one page may hold, how many working days ahead the confirmation list covers, and the
+    # most rows a list answer (unscheduled, confirmations, recall) carries.
+    history_page_max: int = 200
+    confirmation_days: int = 2
+    list_rows_max: int = 500
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> "Config":

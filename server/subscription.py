@@ -49,8 +49,15 @@ SNAPSHOT_QUERIES = {
     "working_hours": "SELECT clinic_wire_working_hours(x)::text FROM working_hours x ORDER BY id",
     "schedule_exception": "SELECT clinic_wire_schedule_exception(x)::text FROM schedule_exceptions x "
                           "WHERE end_at > now() - interval '90 days' ORDER BY id",
+    "blockout_type": "SELECT clinic_wire_blockout_type(x)::text FROM blockout_types x ORDER BY id",
+    "blockout": "SELECT clinic_wire_blockout(x)::text FROM blockouts x "
+                "WHERE end_at > now() - interval '90 days' ORDER BY id",
     "appointment": "SELECT clinic_wire_appointment(x)::text FROM appointments x "
                    "WHERE end_at > now() - interval '90 days' ORDER BY start_at",
+    "waitlist_request": "SELECT clinic_wire_waitlist_request(x)::text FROM waitlist_requests x "
+                        "WHERE status = 'active' OR updated_at > now() - interval '7 days' ORDER BY id",
+    "waitlist_offer": "SELECT clinic_wire_waitlist_offer(x)::text FROM waitlist_offers x "
+                      "WHERE status = 'open' OR updated_at > now() - interval '1 day' ORDER BY id",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from ..models import StrandedAppointments
@@ -12,6 +12,7 @@ from ..store import Change
 __all__ = ["NeedsRebookingPanel"]
 
 _ID_ROLE = Qt.ItemDataRole.UserRole + 1
+_REFILL_MS = 150  # changes arriving together (a burst of events) refill the list once
 
 
 class NeedsRebookingPanel(QWidget):
@@ -33,11 +34,17 @@ class NeedsRebookingPanel(QWidget):
         layout.addWidget(self.hint)
         layout.addWidget(self.list, 1)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
+        self._refill = QTimer(self)
+        self._refill.setSingleShot(True)
+        self._refill.setInterval(_REFILL_MS)
+        self._refill.timeout.connect(self._fill)
+        self._stale = False  # changed while hidden: rebuilt when shown
         self._stranded.add_listener(self._on_stranded_changed)
         session.store.add_listener(self._on_store_changed)
         self._fill()
 
     def detach(self) -> None:
+        self._refill.stop()
         self._stranded.remove_listener(self._on_stranded_changed)
         self._session.store.remove_listener(self._on_store_changed)
 
@@ -46,6 +53,7 @@ class NeedsRebookingPanel(QWidget):
         return [self.list.item(i).data(_ID_ROLE) for i in range(self.list.count()) if self.list.item(i).data(_ID_ROLE)]
 
     def _fill(self) -> None:
+        self._stale = False
         store, clock = self._session.store, self._session.clock
         current = self.list.currentItem().data(_ID_ROLE) if self.list.currentItem() else None
         rows = self._stranded.rows()
@@ -69,13 +77,26 @@ class NeedsRebookingPanel(QWidget):
             self.hint.setText("Nothing to rebook: every upcoming appointment is inside its dentist's working hours.")
         self.count_changed.emit(len(rows))
 
+    def _schedule_fill(self) -> None:
+        """Rebuild the list at most every _REFILL_MS, and only while it can be seen (the count always)."""
+        if not self.isVisible():
+            self._stale = True
+            self.count_changed.emit(len(self._stranded.ids()))
+        elif not self._refill.isActive():
+            self._refill.start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._fill()
+
     def _on_stranded_changed(self, _changed: set[int], _cause: Change) -> None:
-        self._fill()
+        self._schedule_fill()
 
     def _on_store_changed(self, change: Change) -> None:
         # A stranded appointment's name or time shown here changed without leaving the list.
         if change.kind == "appointment" and change.row is not None and change.row.get("id") in self._stranded:
-            self._fill()
+            self._schedule_fill()
 
     def _on_list_current_item_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if current is not None and current.data(_ID_ROLE):

@@ -8,6 +8,7 @@ from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -16,17 +17,23 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTabWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ..admin.availability_dialog import AvailabilityDialog
 from ..admin.day_calendar_view import DayCalendarView
+from ..admin.waiting_room_panel import WaitingRoomPanel
 from ..booking.booking_dialog import BookingDialog
 from ..messages import STATUS_LABELS
-from ..models import AppointmentFilterProxyModel, AppointmentTableModel, StrandedAppointments, status_choices
+from ..models import (
+    AppointmentFilterProxyModel,
+    AppointmentTableModel,
+    StrandedAppointments,
+    status_choices,
+)
 from ..operations import Operations
 from ..role_view import RoleView
 from ..session import Session
@@ -132,9 +139,14 @@ class DentistView(RoleView):
         timeline_scroll = QScrollArea()
         timeline_scroll.setWidgetResizable(True)
         timeline_scroll.setWidget(self.timeline)
+        # Who of the dentist's patients is waiting, and for how long (live, ticking).
+        self.waiting_room = WaitingRoomPanel(session.store, session.clock, dentist_id=session.dentist_id)
+        self.last_arrival: str | None = None  # the last arrival announced (tests, diagnostics)
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(timeline_scroll, "Day timeline")
         self.side_tabs.addTab(self.upcoming_table, "Next 14 days")
+        self.side_tabs.addTab(self.waiting_room, "Waiting room")
+        self._update_waiting_tab()
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(day_box)
@@ -157,6 +169,7 @@ class DentistView(RoleView):
     def detach(self) -> None:
         self.session.store.remove_listener(self._on_store_changed)
         self.timeline.detach()
+        self.waiting_room.detach()
         self.model.detach()
 
     # -- navigation --------------------------------------------------------------------------
@@ -292,6 +305,31 @@ class DentistView(RoleView):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
+    def _update_waiting_tab(self) -> None:
+        count = len(self.waiting_room.waiting())
+        index = self.side_tabs.indexOf(self.waiting_room)
+        self.side_tabs.setTabText(index, f"Waiting room ({count})" if count else "Waiting room")
+
+    def _announce_arrival(self, row: dict) -> None:
+        """A patient of this dentist has just been checked in (by someone else): say so, and flash the window."""
+        clock = self.session.clock
+        types = {t["id"]: t.get("name", "") for t in self.session.store.rows("appointment_type")}
+        text = (f"{row.get('patient_name') or 'Your patient'} has arrived for "
+                f"{clock.local(row['start']):%H:%M} {types.get(row.get('type_id'), '')}".rstrip() + ".")
+        self.last_arrival = text
+        window = self.window()
+        show_toast = getattr(window, "show_toast", None)
+        if callable(show_toast):
+            show_toast(text)
+        QApplication.alert(window)
+
     def _on_store_changed(self, change: Change) -> None:
         if change.kind in ("appointment", "working_hours", "schedule_exception"):
             self.update_actions()
+        if change.kind == "appointment":
+            self._update_waiting_tab()
+            row, previous = change.row, change.previous
+            if (change.committed_at is not None and row is not None and row.get("status") == "checked_in"
+                    and row.get("dentist_id") == self.session.dentist_id and not row.get("busy")
+                    and (previous is None or previous.get("status") != "checked_in")):
+                self._announce_arrival(row)

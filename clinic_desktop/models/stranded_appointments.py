@@ -105,8 +105,8 @@ class StrandedAppointments:
         """Upcoming appointments the user sees in full that still wait for their time."""
         out = []
         for row in rows:
-            if row.get("busy") or row.get("status") not in NEEDS_TIME:
-                continue
+            if row.get("busy") or row.get("status") not in NEEDS_TIME or row.get("override"):
+                continue  # booked outside the hours on purpose (a staff override): not stranded
             start, end = parse_instant(row["start"]), parse_instant(row["end"])
             if end > now and end >= start:
                 out.append(BusyInterval(start=start, end=end, dentist_id=row.get("dentist_id"), appointment_id=row["id"]))

@@ -28,6 +28,7 @@ from ..operations import Operations
 from ..role_view import RoleView
 from ..session import Session
 from ..store import Change
+from ..waitlist import JoinWaitlistDialog, OfferBanner
 from ..widgets.error_label import ERROR_BACKGROUND, ERROR_BORDER, ERROR_TEXT
 
 __all__ = ["PatientView"]
@@ -106,6 +107,10 @@ class PatientView(RoleView):
         book_layout.addWidget(self.picker, 1)
         book_layout.addWidget(self.book_message)
         book_layout.addWidget(self.book_button)
+        # Nothing suits yet? The waitlist offers a freed time the moment one comes up (the banner above).
+        self.waitlist_button = self.add_write_control(QPushButton("Join the waitlist for an earlier time…"))
+        book_layout.addWidget(self.waitlist_button)
+        self.offer_banner = OfferBanner(session, operations)
 
         self.chat = ChatPanel(session, operations)
         for widget in self.chat.write_controls():
@@ -125,11 +130,13 @@ class PatientView(RoleView):
         font.setBold(True)
         greeting.setFont(font)
         layout.addWidget(greeting)
+        layout.addWidget(self.offer_banner)
         layout.addWidget(splitter, 1)
 
         self.book_button.clicked.connect(self._on_book_button_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.move_button.clicked.connect(self._on_move_button_clicked)
+        self.waitlist_button.clicked.connect(self._on_waitlist_button_clicked)
         self.picker.slot_changed.connect(self._on_picker_slot_changed)
         self.upcoming_table.selectionModel().selectionChanged.connect(self._on_upcoming_table_selection_changed)
         session.store.add_listener(self._on_store_changed)
@@ -140,6 +147,7 @@ class PatientView(RoleView):
         self.session.store.remove_listener(self._on_store_changed)
         self.picker.detach()
         self.model.detach()
+        self.offer_banner.detach()
 
     # -- navigation (the shortcuts move the booking window) ----------------------------------
 
@@ -221,6 +229,11 @@ class PatientView(RoleView):
             dialog = BookingDialog(self.session, self.operations, appointment=row, parent=self)
             dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dialog.open()
+
+    def _on_waitlist_button_clicked(self) -> None:
+        dialog = JoinWaitlistDialog(self.session, self.operations, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def _on_picker_slot_changed(self, _slot: object) -> None:
         self.update_actions()

@@ -8,12 +8,14 @@ __all__ = ["Backoff"]
 
 
 class Backoff:
-    """Delays drawn uniformly from [floor, min(maximum, initial * factor**n)]; `reset()` after a success.
+    """Delays drawn uniformly from [ceiling / 2, ceiling] (never below `floor`), where the ceiling is
+    min(maximum, initial * factor**n); `reset()` after a success.
 
-    Full jitter (a uniform draw anywhere below the ceiling, not only in its upper half) spreads the
-    clinic's desktops that lost the same server over the whole window instead of having them knock
-    at the same instant. The ceiling is low because the server is on the clinic's LAN: once it
-    answers again, every app is back within `maximum` seconds (plus the connect itself).
+    "Equal jitter": the random half spreads the clinic's desktops that lost the same server over the
+    window instead of having them knock at the same instant, and the fixed half keeps any one of them
+    from trying more often than the schedule (the fault suite counts attempts against it). The
+    ceiling is low because the server is on the clinic's LAN: once it answers again, every app is
+    back within `maximum` seconds (plus the connect itself).
     """
 
     def __init__(
@@ -45,7 +47,7 @@ class Backoff:
     def next_delay(self) -> float:
         ceiling = self.ceiling()
         self.attempts += 1
-        return self._rng.uniform(self.floor, ceiling)
+        return self._rng.uniform(max(self.floor, ceiling / 2), ceiling)
 
     def reset(self) -> None:
         self.attempts = 0

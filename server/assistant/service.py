@@ -8,9 +8,10 @@ import logging
 import time as _time
 import weakref
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from server.protocol import Reason, RpcError
+from server.waitlist import offers_note
 
 from .clinic import Call, Clinic
 from .conversation import ConversationStore, DatabaseConversationStore
@@ -45,7 +46,10 @@ class AssistantService:
         max_conversations: int = 5000,
         idle_seconds: float = 3600.0,
         store: ConversationStore | DatabaseConversationStore | None = None,
+        waitlist_offers: Callable[[int], Awaitable[list[dict[str, Any]]]] | None = None,
     ) -> None:
+        # A patient's open waitlist offers (server/waitlist.py), mentioned in every reply while they are open.
+        self._waitlist_offers = waitlist_offers
         self._clock = clock
         # The server passes a DatabaseConversationStore (shared by its instances); alone, memory will do.
         self._store = store or ConversationStore(max_idle_seconds=idle_seconds, max_count=max_conversations)
@@ -101,6 +105,10 @@ class AssistantService:
             # turn's is dropped (`save` checks the version); a booking cannot happen twice either way, because
             # each offer's idempotency key is part of the state both turns started from.
             await self._store.save(conv)
+        if self._waitlist_offers is not None and user.get("role") == "patient" and patient_id is not None:
+            note = offers_note(await self._waitlist_offers(int(patient_id)))
+            if note:
+                turn.reply = f"{turn.reply}\n\n{note}"
         result: dict[str, Any] = {"conversation_id": conv.id, "reply": turn.reply}
         if turn.slots is not None:
             result["slots"] = [s.to_wire() for s in turn.slots]

@@ -9,17 +9,32 @@ from __future__ import annotations
 
 from .calendar import working_intervals
 from .errors import BookingError
-from .model import ApptType, BusyInterval, ScheduleException, Slot, WorkingPeriod
-from .rules import check_booking, check_patient_change, may_act_on
+from .model import (
+    ApptType,
+    Blockout,
+    BusyInterval,
+    ScheduleException,
+    Slot,
+    WorkingPeriod,
+)
+from .rules import (
+    OVERRIDABLE,
+    check_booking,
+    check_duration,
+    check_patient_change,
+    may_act_on,
+)
 from .settings import ClinicSettings
 from .slots import find_slots
-from .stranded import NEEDS_TIME, stranded_ids
 from .status import OCCUPYING, check_transition, next_statuses, undo_statuses
+from .stranded import NEEDS_TIME, stranded_ids
 
 __all__ = [
     "NEEDS_TIME",
     "OCCUPYING",
+    "OVERRIDABLE",
     "ApptType",
+    "Blockout",
     "BookingError",
     "BusyInterval",
     "ClinicSettings",
@@ -27,12 +42,13 @@ __all__ = [
     "Slot",
     "WorkingPeriod",
     "check_booking",
+    "check_duration",
     "check_patient_change",
     "check_transition",
     "find_slots",
     "may_act_on",
-    "stranded_ids",
     "next_statuses",
+    "stranded_ids",
     "undo_statuses",
     "working_intervals",
 ]

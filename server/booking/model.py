@@ -7,7 +7,7 @@ from datetime import datetime, time
 
 from ._common import require_aware
 
-__all__ = ["ApptType", "BusyInterval", "ScheduleException", "Slot", "WorkingPeriod", "EXCEPTION_KINDS"]
+__all__ = ["EXCEPTION_KINDS", "ApptType", "Blockout", "BusyInterval", "ScheduleException", "Slot", "WorkingPeriod"]
 
 EXCEPTION_KINDS = frozenset({"closed", "extra"})
 
@@ -66,6 +66,37 @@ class BusyInterval:
         require_aware("end", self.end)
         if self.end < self.start:
             raise ValueError("a busy interval must not end before it starts")
+
+
+@dataclass(frozen=True, slots=True)
+class Blockout:
+    """A typed block on the schedule (a meeting, lunch, an emergency reserve…) of one dentist, one chair,
+    or (both None) the whole clinic. `allow_online` comes from its type: whether online (patient) and
+    assistant bookings may use the time. Time whose type does not allow it is closed to them, and staff
+    book into it only with an explicit override."""
+
+    start: datetime
+    end: datetime
+    type_name: str
+    allow_online: bool = False
+    dentist_id: int | None = None
+    chair_id: int | None = None
+
+    def __post_init__(self) -> None:
+        require_aware("start", self.start)
+        require_aware("end", self.end)
+        if self.end <= self.start:
+            raise ValueError("a blockout must end after it starts")
+
+    def applies_to(self, dentist_id: int, chair_id: int | None) -> bool:
+        """Whether this block covers a booking with this dentist in this chair (None: no chair)."""
+        return (self.dentist_id is None or self.dentist_id == dentist_id) and (
+            self.chair_id is None or self.chair_id == chair_id)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the block keeps bookings out (those without an override)."""
+        return not self.allow_online
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,40 @@ from server.protocol import Reason
 from ._common import clock, require_aware, require_role, span, when
 from .calendar import is_on_grid, local_date, working_intervals
 from .errors import BookingError
-from .model import ApptType, BusyInterval, ScheduleException, WorkingPeriod
+from .model import ApptType, Blockout, BusyInterval, ScheduleException, WorkingPeriod
 from .settings import ClinicSettings
 
-__all__ = ["check_booking", "check_patient_change", "may_act_on"]
+__all__ = [
+    "MAX_DURATION_MINUTES",
+    "OVERRIDABLE",
+    "check_booking",
+    "check_duration",
+    "check_patient_change",
+    "may_act_on",
+]
+
+# What staff may book through with an explicit override: outside working hours, over a break or a day off,
+# over a blockout. A clash with a dentist's, patient's or chair's appointment is never overridable.
+OVERRIDABLE = frozenset({Reason.OUTSIDE_WORKING_HOURS})
+
+MAX_DURATION_MINUTES = 480  # the database's CHECK on appointments.duration_minutes agrees
+
+
+def check_duration(settings: ClinicSettings, minutes: int) -> None:
+    """Refuse a custom length that is not a whole number of slot steps between one step and 8 hours."""
+    step = settings.slot_minutes
+    if minutes < max(step, 5) or minutes > MAX_DURATION_MINUTES or minutes % step:
+        message = (f"A length must be a whole number of {span(step)} steps, "
+                   f"from {span(max(step, 5))} to {span(MAX_DURATION_MINUTES)}.")
+        raise BookingError(Reason.INVALID_PARAMS, message, {"duration_minutes": message})
+
+
+def _blocked_message(block: Blockout, online: bool, zone) -> str:
+    times = f"{clock(block.start, zone)} to {clock(block.end, zone)}"
+    if online:
+        return (f"The clinic keeps {times} free ({block.type_name}); "
+                "please choose another time or call the clinic.")
+    return f"{times} is blocked ({block.type_name}); book it with an override to use that time."
 
 
 def check_booking(
@@ -30,15 +60,31 @@ def check_booking(
     busy: Iterable[BusyInterval],
     now: datetime,
     exclude_appointment_id: int | None = None,
+    duration_minutes: int | None = None,
+    blockouts: Iterable[Blockout] = (),
+    online: bool = False,
+    override: bool = False,
 ) -> datetime:
     """Check that an appointment may start at `start` and return its end (UTC), or raise BookingError.
 
-    The checks run in a fixed order (shape, permission, notice, advance, hours, clashes) so the
-    person booking hears about the most fundamental problem first. `exclude_appointment_id` is the
+    The checks run in a fixed order (shape, permission, notice, advance, hours, blockouts, clashes) so
+    the person booking hears about the most fundamental problem first. `exclude_appointment_id` is the
     appointment being moved, which must not clash with itself.
+
+    `duration_minutes` is a custom length (staff only, whole slot steps) instead of the type's.
+    `online` marks an online or assistant booking (a patient's always is): blockouts whose type does
+    not allow online bookings are closed to it. `override` (staff only) lets a booking lie outside
+    working hours, over a break or day off, or over a blockout; clashes with appointments stay refused.
     """
     require_role(role)
     require_aware("now", now)
+    online = online or role == "patient"
+    if override and online:
+        raise BookingError(Reason.FORBIDDEN, "Only the clinic's staff can book outside the schedule.")
+    if duration_minutes is not None:
+        if role == "patient" or online:
+            raise BookingError(Reason.FORBIDDEN, "Only the clinic can change an appointment's length.")
+        check_duration(settings, duration_minutes)
     zone = settings.zone
     if start.tzinfo is None or start.utcoffset() is None:
         message = "The start time must include its time zone offset."
@@ -57,7 +103,8 @@ def check_booking(
 
     start = start.astimezone(UTC)
     now = now.astimezone(UTC)
-    end = start + timedelta(minutes=appt_type.duration_minutes)
+    minutes = duration_minutes if duration_minutes is not None else appt_type.duration_minutes
+    end = start + timedelta(minutes=minutes)
     if start < now:
         raise BookingError(Reason.TOO_SOON, f"{when(start, zone)} has already passed.")
     if role == "patient":
@@ -73,13 +120,17 @@ def check_booking(
                 f"Online bookings can be made at most {settings.max_advance_days} days ahead.",
             )
 
-    working = working_intervals(settings, dentist_id, local_date(start, zone), hours, exceptions)
-    if not any(lo <= start and end <= hi for lo, hi in working):
-        raise BookingError(
-            Reason.OUTSIDE_WORKING_HOURS,
-            f"The dentist is not working for the whole of a {appt_type.duration_minutes}-minute "
-            f"{appt_type.name} at {when(start, zone)}.",
-        )
+    if not override:
+        working = working_intervals(settings, dentist_id, local_date(start, zone), hours, exceptions)
+        if not any(lo <= start and end <= hi for lo, hi in working):
+            raise BookingError(
+                Reason.OUTSIDE_WORKING_HOURS,
+                f"The dentist is not working for the whole of a {minutes}-minute "
+                f"{appt_type.name} at {when(start, zone)}.",
+            )
+        for block in blockouts:
+            if block.closed and block.applies_to(dentist_id, chair_id) and block.start < end and start < block.end:
+                raise BookingError(Reason.OUTSIDE_WORKING_HOURS, _blocked_message(block, online, zone))
 
     for block in busy:
         if exclude_appointment_id is not None and block.appointment_id == exclude_appointment_id:

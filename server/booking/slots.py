@@ -10,9 +10,24 @@ from datetime import UTC, date, datetime, timedelta
 from server.protocol import Reason
 
 from ._common import require_aware, require_role
-from .calendar import Interval, day_bounds, day_intervals, grid_starts, local_date, merge, subtract
+from .calendar import (
+    Interval,
+    day_bounds,
+    day_intervals,
+    grid_starts,
+    local_date,
+    merge,
+    subtract,
+)
 from .errors import BookingError
-from .model import ApptType, BusyInterval, ScheduleException, Slot, WorkingPeriod
+from .model import (
+    ApptType,
+    Blockout,
+    BusyInterval,
+    ScheduleException,
+    Slot,
+    WorkingPeriod,
+)
 from .settings import ClinicSettings
 
 __all__ = ["find_slots"]
@@ -21,7 +36,7 @@ __all__ = ["find_slots"]
 class _BusyIndex:
     """Merged busy intervals sorted by start, so a day's slice is two bisects instead of a scan."""
 
-    __slots__ = ("intervals", "starts", "ends")
+    __slots__ = ("ends", "intervals", "starts")
 
     def __init__(self, intervals: Iterable[Interval]) -> None:
         self.intervals = merge(intervals)
@@ -46,6 +61,9 @@ def find_slots(
     now: datetime,
     role: str,
     patient_id: int | None = None,
+    blockouts: Iterable[Blockout] = (),
+    chair_id: int | None = None,
+    duration_minutes: int | None = None,
 ) -> list[Slot]:
     """Free start times for a type between two local dates (inclusive), sorted by (start, dentist_id).
 
@@ -53,6 +71,10 @@ def find_slots(
     fits inside one working interval without touching a busy interval of the dentist or, when
     `patient_id` is given, of the patient. Patients also get the notice and advance windows, and
     are refused a staff-only type outright.
+
+    Blockouts whose type does not allow online bookings are never offered (staff book into them only
+    with an explicit override, patients and the assistant not at all). With `chair_id`, the chair's
+    appointments and blockouts are busy time too. `duration_minutes` (staff) replaces the type's length.
     """
     require_role(role)
     require_aware("now", now)
@@ -63,7 +85,9 @@ def find_slots(
         )
     zone = settings.zone
     now = now.astimezone(UTC)
-    duration = timedelta(minutes=appt_type.duration_minutes)
+    if duration_minutes is not None and role == "patient":
+        raise BookingError(Reason.FORBIDDEN, "Only the clinic can choose an appointment's length.")
+    duration = timedelta(minutes=duration_minutes if duration_minutes is not None else appt_type.duration_minutes)
     earliest = now
     latest: datetime | None = None
     if role == "patient":
@@ -93,7 +117,7 @@ def find_slots(
         elif exc.dentist_id in wanted:
             own_exceptions[exc.dentist_id].append(exc)
     busy_by_dentist: dict[int, list[Interval]] = defaultdict(list)
-    patient_busy: list[Interval] = []
+    shared_busy: list[Interval] = []
     for block in busy:
         if block.end <= range_lo or block.start >= range_hi:
             continue
@@ -101,8 +125,20 @@ def find_slots(
         if block.dentist_id is not None and block.dentist_id in wanted:
             busy_by_dentist[block.dentist_id].append(interval)
         if patient_id is not None and block.patient_id == patient_id:
-            patient_busy.append(interval)
-    busy_index = {d: _BusyIndex(busy_by_dentist[d] + patient_busy) for d in dentists}
+            shared_busy.append(interval)
+        elif chair_id is not None and block.chair_id == chair_id:
+            shared_busy.append(interval)  # the chair: busy for every dentist
+    for blocked in blockouts:
+        if not blocked.closed or blocked.end <= range_lo or blocked.start >= range_hi:
+            continue
+        interval = (blocked.start.astimezone(UTC), blocked.end.astimezone(UTC))
+        if blocked.chair_id is not None and blocked.chair_id != chair_id:
+            continue
+        if blocked.dentist_id is None:
+            shared_busy.append(interval)
+        elif blocked.dentist_id in wanted:
+            busy_by_dentist[blocked.dentist_id].append(interval)
+    busy_index = {d: _BusyIndex(busy_by_dentist[d] + shared_busy) for d in dentists}
 
     slots: list[Slot] = []
     day = first_day

@@ -21,7 +21,8 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 __all__ = [
     "metadata", "clinic_settings", "users", "dentists", "patients", "chairs", "appointment_types",
     "working_hours", "schedule_exceptions", "appointments", "appointment_history", "refresh_tokens",
-    "change_log", "change_log_state",
+    "change_log", "change_log_state", "blockout_types", "blockouts", "patient_merges",
+    "waitlist_requests", "waitlist_offers", "mail_outbox", "mail_state",
 ]
 
 metadata = MetaData()
@@ -38,6 +39,7 @@ clinic_settings = Table(
     Column("late_cancel_hours", Integer, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", TZ, nullable=False),
+    Column("waitlist_offer_minutes", Integer, nullable=False),  # 0007
 )
 
 users = Table(
@@ -61,6 +63,7 @@ dentists = Table(
     Column("active", Boolean, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", TZ, nullable=False),
+    Column("default_chair_id", Integer, ForeignKey("chairs.id")),
 )
 
 patients = Table(
@@ -74,6 +77,11 @@ patients = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", TZ, nullable=False),
     Column("updated_at", TZ, nullable=False),
+    # 0006: the directory's fields
+    Column("address", Text, nullable=False),
+    Column("preferred_contact", Text, nullable=False),
+    Column("medical_alerts", Text, nullable=False),
+    Column("notes", Text, nullable=False),
 )
 
 chairs = Table(
@@ -95,6 +103,7 @@ appointment_types = Table(
     Column("active", Boolean, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", TZ, nullable=False),
+    Column("recall_months", Integer),  # 0006: null = no recall
 )
 
 working_hours = Table(
@@ -139,6 +148,21 @@ appointments = Table(
     Column("updated_by", Integer, ForeignKey("users.id")),
     Column("created_at", TZ, nullable=False),
     Column("updated_at", TZ, nullable=False),
+    Column("duration_minutes", Integer),
+    Column("arrived_at", TZ),
+    Column("in_chair_at", TZ),
+    Column("completed_at", TZ),
+    Column("schedule_override", Boolean, nullable=False),
+    # 0006: confirmation calls and the unscheduled list
+    Column("confirmation_state", Text),
+    Column("confirmation_by", Integer, ForeignKey("users.id")),
+    Column("confirmation_at", TZ),
+    Column("unscheduled_state", Text),
+    Column("unscheduled_by", Integer, ForeignKey("users.id")),
+    Column("unscheduled_at", TZ),
+    Column("resolved_by", Integer, ForeignKey("users.id")),
+    Column("resolved_at", TZ),
+    Column("rebooked_as", BigInteger, ForeignKey("appointments.id")),
 )
 
 appointment_history = Table(
@@ -150,6 +174,7 @@ appointment_history = Table(
     Column("changed_at", TZ, nullable=False),
     Column("old_row", JSONB),
     Column("new_row", JSONB),
+    Column("override", Boolean, nullable=False),
 )
 
 refresh_tokens = Table(
@@ -181,4 +206,106 @@ change_log_state = Table(
     Column("id", Integer, primary_key=True),
     Column("pruned_through", BigInteger, nullable=False),
     Column("epoch", UUID, nullable=False),
+)
+
+blockout_types = Table(
+    "blockout_types", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("colour", Text, nullable=False),
+    Column("allow_online", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+blockouts = Table(
+    "blockouts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dentist_id", Integer, ForeignKey("dentists.id")),
+    Column("chair_id", Integer, ForeignKey("chairs.id")),
+    Column("type_id", Integer, ForeignKey("blockout_types.id"), nullable=False),
+    Column("start_at", TZ, nullable=False),
+    Column("end_at", TZ, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+# 0006: the audit of patients.merge
+patient_merges = Table(
+    "patient_merges", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("kept_id", Integer, ForeignKey("patients.id"), nullable=False),
+    Column("merged_id", Integer, nullable=False),
+    Column("merged_row", JSONB, nullable=False),
+    Column("appointment_ids", ARRAY(BigInteger), nullable=False),
+    Column("merged_by", Integer, ForeignKey("users.id")),
+    Column("merged_at", TZ, nullable=False),
+)
+
+# 0007: the waitlist with live offers, and the email outbox (server/waitlist.py, server/mailer.py).
+waitlist_requests = Table(
+    "waitlist_requests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False),
+    Column("type_id", Integer, ForeignKey("appointment_types.id"), nullable=False),
+    Column("dentist_ids", ARRAY(Integer), nullable=False),
+    Column("weekdays", ARRAY(SmallInteger), nullable=False),
+    Column("day_start", Time, nullable=False),
+    Column("day_end", Time, nullable=False),
+    Column("earliest", Date, nullable=False),
+    Column("latest", Date, nullable=False),
+    Column("notes", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("appointment_id", BigInteger, ForeignKey("appointments.id")),
+    Column("created_by", Integer, ForeignKey("users.id")),
+    Column("version", Integer, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+waitlist_offers = Table(
+    "waitlist_offers", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("request_id", Integer, ForeignKey("waitlist_requests.id"), nullable=False),
+    Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False),
+    Column("slot_id", BigInteger, nullable=False),
+    Column("dentist_id", Integer, ForeignKey("dentists.id"), nullable=False),
+    Column("chair_id", Integer, ForeignKey("chairs.id")),
+    Column("type_id", Integer, ForeignKey("appointment_types.id"), nullable=False),
+    Column("start_at", TZ, nullable=False),
+    Column("end_at", TZ, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("expires_at", TZ, nullable=False),
+    Column("appointment_id", BigInteger, ForeignKey("appointments.id")),
+    Column("freed_by", BigInteger),
+    Column("version", Integer, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+mail_outbox = Table(
+    "mail_outbox", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("appointment_id", BigInteger, ForeignKey("appointments.id"), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("start_at", TZ, nullable=False),
+    Column("previous_start_at", TZ),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", TZ, nullable=False),
+    Column("last_error", Text),
+    Column("subject", Text),
+    Column("message_id", Text),
+    Column("sent_at", TZ),
+    Column("created_at", TZ, nullable=False),
+)
+
+mail_state = Table(
+    "mail_state", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("enabled_until", TZ),
+    Column("last_cycle_at", TZ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
 from sqlalchemy import and_, select, text
 
 from .. import booking as rules
@@ -56,6 +56,8 @@ class CreateParams(Params):
     chair_id: Id | None = None
     notes: StrictStr = Field(default="", max_length=4000)
     idempotency_key: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    duration_minutes: StrictInt | None = Field(default=None, ge=5, le=480)  # staff: a custom length, in slot steps
+    override: StrictBool = False  # staff: book outside working hours, over a break or a blockout (audited)
 
     @field_validator("start")
     @classmethod
@@ -73,6 +75,8 @@ class UpdateParams(Params):
     chair_id: Id | None = None
     notes: StrictStr | None = Field(default=None, max_length=4000)
     status: Literal["scheduled", "confirmed", "checked_in", "in_chair", "completed", "cancelled", "no_show"] | None = None
+    duration_minutes: StrictInt | None = Field(default=None, ge=5, le=480)
+    override: StrictBool = False
 
     @field_validator("start")
     @classmethod
@@ -126,6 +130,64 @@ async def appointments_list(app, session, p: ListParams) -> list[dict[str, Any]]
     return out
 
 
+def _free_default_chair(ctx: queries.BookingContext, start: datetime, end: datetime,
+                        exclude_appointment_id: int | None = None) -> int | None:
+    """The dentist's default chair when nothing holds it over [start, end) (an appointment or a closed
+    chair blockout); else None, and the booking goes ahead without a chair rather than being refused."""
+    chair = ctx.default_chair_id
+    if chair is None:
+        return None
+    for block in ctx.busy:
+        if block.chair_id == chair and block.appointment_id != exclude_appointment_id \
+                and block.start < end and start < block.end:
+            return None
+    for blocked in ctx.blockouts:
+        if blocked.chair_id == chair and blocked.closed and blocked.start < end and start < blocked.end:
+            return None
+    return chair
+
+
+def _checked_booking(override: bool, **check: Any) -> tuple[datetime, bool]:
+    """The booking's end and whether it needed the override: the rules run without it first, so an
+    override asked for but not needed is not recorded as used."""
+    try:
+        return rules.check_booking(**check), False
+    except rules.BookingError as exc:
+        if not (override and exc.reason in rules.OVERRIDABLE):
+            raise _booking_error(exc) from None
+    try:
+        return rules.check_booking(**check, override=True), True
+    except rules.BookingError as exc:
+        raise _booking_error(exc) from None
+
+
+def _staff_only(ident: Identity, via_assistant: bool, *, override: bool, duration_minutes: int | None) -> None:
+    if ident.role == "patient" or via_assistant:
+        if override:
+            raise RpcError.app(Reason.FORBIDDEN, "Only the clinic's staff can book outside the schedule.")
+        if duration_minutes is not None:
+            raise RpcError.app(Reason.FORBIDDEN, "Only the clinic can change an appointment's length.")
+
+
+def _stamps(row: dict[str, Any], status: str, now: datetime) -> dict[str, Any]:
+    """The waiting-room times a status change sets: arrival at check-in, seating, completion; an undo
+    back to before a step clears that step's time."""
+    arrived = row.get("arrived_at")
+    if status in ("scheduled", "confirmed"):
+        wanted = {"arrived_at": None, "in_chair_at": None, "completed_at": None}
+    elif status == "checked_in":
+        wanted = {"arrived_at": datetime.fromisoformat(arrived) if arrived else now, "in_chair_at": None,
+                  "completed_at": None}
+    elif status == "in_chair":
+        wanted = {"arrived_at": datetime.fromisoformat(arrived) if arrived else now, "in_chair_at": now,
+                  "completed_at": None}
+    elif status == "completed":
+        wanted = {"completed_at": now}
+    else:
+        return {}
+    return {k: v for k, v in wanted.items() if not (v is None and row.get(k) is None)}
+
+
 def _source_for(ident: Identity, via_assistant: bool) -> str:
     if via_assistant:
         return "assistant"
@@ -149,6 +211,7 @@ async def appointments_create(app, session, p: CreateParams, via_assistant: bool
             raise RpcError.app(Reason.FORBIDDEN, "Dentists book into their own diary only.")
     if patient_id is None:
         raise RpcError.app(Reason.FORBIDDEN, "This account has no patient record.")
+    _staff_only(ident, via_assistant, override=p.override, duration_minutes=p.duration_minutes)
     start = _parse_instant(p.start)
     _in_window(app, start=start)
     key = f"{ident.user_id}:{p.idempotency_key}" if p.idempotency_key else None
@@ -167,19 +230,24 @@ async def appointments_create(app, session, p: CreateParams, via_assistant: bool
         raise RpcError.app(Reason.NOT_FOUND, "That chair does not exist.", fields={"chair_id": "unknown"})
     if not ctx.patient_exists:
         raise RpcError.app(Reason.NOT_FOUND, "That patient does not exist.", fields={"patient_id": "unknown"})
-    try:
-        end = rules.check_booking(settings=ctx.settings, role=ident.role, appt_type=ctx.appt_type,
-                                  dentist_id=p.dentist_id, patient_id=patient_id, chair_id=p.chair_id,
-                                  start=start, hours=ctx.hours, exceptions=ctx.exceptions, busy=ctx.busy, now=_now())
-    except rules.BookingError as exc:
-        raise _booking_error(exc) from None
+    duration = None if p.duration_minutes == ctx.appt_type.duration_minutes else p.duration_minutes
+    chair_id = p.chair_id
+    if chair_id is None:
+        length = duration or ctx.appt_type.duration_minutes
+        chair_id = _free_default_chair(ctx, start, start + timedelta(minutes=length))
+    end, overridden = _checked_booking(
+        p.override, settings=ctx.settings, role=ident.role, appt_type=ctx.appt_type, dentist_id=p.dentist_id,
+        patient_id=patient_id, chair_id=chair_id, start=start, hours=ctx.hours, exceptions=ctx.exceptions,
+        busy=ctx.busy, now=_now(), duration_minutes=duration, blockouts=ctx.blockouts,
+        online=via_assistant)
     try:
         # The database, not the check above, is what makes a double booking impossible: a booking
         # committed since the read fails here with an exclusion violation.
         return await queries.insert_appointment(
-            pool, user_id=ident.user_id, patient_id=patient_id, dentist_id=p.dentist_id, chair_id=p.chair_id,
+            pool, user_id=ident.user_id, patient_id=patient_id, dentist_id=p.dentist_id, chair_id=chair_id,
             type_id=p.type_id, start=start, end=end, source=_source_for(ident, via_assistant), notes=p.notes,
-            idempotency_key=key, future_limit=app.config.max_future_bookings if ident.role == "patient" else None)
+            idempotency_key=key, future_limit=app.config.max_future_bookings if ident.role == "patient" else None,
+            duration_minutes=duration, override=overridden)
     except queries.TooManyBookings:
         limit = app.config.max_future_bookings
         raise RpcError.app(Reason.TOO_MANY_BOOKINGS,
@@ -219,10 +287,11 @@ async def appointments_update(app, session, p: UpdateParams) -> dict[str, Any]:
         now = _now()
         values: dict[str, Any] = {"updated_by": ident.user_id}
         old_start = datetime.fromisoformat(row["start"])
-        moving = any(v is not None for v in (p.start, p.dentist_id, p.type_id)) or (
+        moving = any(v is not None for v in (p.start, p.dentist_id, p.type_id, p.duration_minutes)) or (
             p.chair_id is not None and p.chair_id != row["chair_id"])
+        overridden = False
         if ident.role == "patient":
-            if p.chair_id is not None or p.notes is not None:
+            if p.chair_id is not None or p.notes is not None or p.duration_minutes is not None or p.override:
                 raise RpcError.app(Reason.FORBIDDEN, "Please ask the clinic to change that.")
             if moving or p.status == "cancelled":
                 try:
@@ -238,12 +307,25 @@ async def appointments_update(app, session, p: UpdateParams) -> dict[str, Any]:
             except rules.BookingError as exc:
                 raise _booking_error(exc) from None
             values["status"] = p.status
+            values.update(_stamps(row, p.status, now))
         if moving:
             if row["status"] not in ("scheduled", "confirmed"):
                 raise RpcError.app(Reason.INVALID_TRANSITION, "Only a scheduled or confirmed appointment can be moved.")
             dentist_id = p.dentist_id if p.dentist_id is not None else row["dentist_id"]
             type_id = p.type_id if p.type_id is not None else row["type_id"]
-            chair_id = p.chair_id if p.chair_id is not None else row["chair_id"]
+            # Without a chair, the appointment keeps its own, unless it changes dentist (then the new
+            # dentist's default chair, when free, like a booking).
+            if p.chair_id is not None:
+                chair_id = p.chair_id
+            else:
+                chair_id = row["chair_id"] if dentist_id == row["dentist_id"] else None
+            # A custom length stays through a move; a new type without a length takes the type's.
+            if p.duration_minutes is not None:
+                duration = p.duration_minutes
+            elif type_id != row["type_id"]:
+                duration = None
+            else:
+                duration = row.get("duration_minutes")
             start = _parse_instant(p.start) if p.start is not None else old_start
             _in_window(app, start=start)
             ctx = await queries.booking_context(pool, dentist_id=dentist_id, type_id=type_id,
@@ -255,17 +337,21 @@ async def appointments_update(app, session, p: UpdateParams) -> dict[str, Any]:
                 raise RpcError.app(Reason.NOT_FOUND, "That dentist does not exist.", fields={"dentist_id": "unknown"})
             if chair_id is not None and not ctx.chair_active:
                 raise RpcError.app(Reason.NOT_FOUND, "That chair does not exist.", fields={"chair_id": "unknown"})
-            try:
-                end = rules.check_booking(settings=settings, role=ident.role, appt_type=ctx.appt_type,
-                                          dentist_id=dentist_id, patient_id=row["patient_id"], chair_id=chair_id,
-                                          start=start, hours=ctx.hours, exceptions=ctx.exceptions, busy=ctx.busy,
-                                          now=now, exclude_appointment_id=p.id)
-            except rules.BookingError as exc:
-                raise _booking_error(exc) from None
-            values.update(dentist_id=dentist_id, type_id=type_id, chair_id=chair_id, start_at=start, end_at=end)
+            if duration == ctx.appt_type.duration_minutes:
+                duration = None  # the type's own length is no custom length
+            if chair_id is None:
+                length = duration or ctx.appt_type.duration_minutes
+                chair_id = _free_default_chair(ctx, start, start + timedelta(minutes=length), p.id)
+            end, overridden = _checked_booking(
+                p.override, settings=settings, role=ident.role, appt_type=ctx.appt_type, dentist_id=dentist_id,
+                patient_id=row["patient_id"], chair_id=chair_id, start=start, hours=ctx.hours,
+                exceptions=ctx.exceptions, busy=ctx.busy, now=now, exclude_appointment_id=p.id,
+                duration_minutes=duration, blockouts=ctx.blockouts)
+            values.update(dentist_id=dentist_id, type_id=type_id, chair_id=chair_id, start_at=start, end_at=end,
+                          duration_minutes=duration, schedule_override=overridden)
         if p.notes is not None:
             values["notes"] = p.notes
-        updated = await queries.update_appointment(pool, p.id, p.version, ident.user_id, values)
+        updated = await queries.update_appointment(pool, p.id, p.version, ident.user_id, values, override=overridden)
         if updated is None:  # changed between our read and our write
             current, _ = await queries.read_for_change(pool, p.id)
             raise RpcError.app(Reason.VERSION_CONFLICT, conflict,

@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from .. import booking as rules
 from ..db import booking_queries as queries
@@ -19,6 +19,7 @@ from .common import (
     Params,
     _appt_type,
     _booking_error,
+    _chair_exists,
     _context,
     _dentist_exists,
     _in_window,
@@ -40,6 +41,8 @@ class SlotsParams(Params):
     to: StrictStr
     patient_id: Id | None = None
     exclude_appointment_id: Id | None = None  # the appointment being moved: its own time is not busy
+    chair_id: Id | None = None  # staff: only times when this chair is free too
+    duration_minutes: StrictInt | None = Field(default=None, ge=5, le=480)  # staff: a custom length
 
     @field_validator("from_", "to")
     @classmethod
@@ -90,6 +93,7 @@ async def _stranded(conn, ident, dentist_ids: list[int]) -> list[dict[str, Any]]
     rows = (await conn.execute(
         select(a.c.id, a.c.dentist_id, a.c.start_at, a.c.end_at).where(
             a.c.dentist_id.in_(dentist_ids), a.c.status.in_(rules.NEEDS_TIME), a.c.end_at > now,
+            a.c.schedule_override.is_(False),  # booked outside the hours on purpose: not stranded
         ).order_by(a.c.start_at).limit(20_000)
     )).all()
     if not rows:
@@ -112,6 +116,8 @@ async def slots_find(app, session, p: SlotsParams) -> list[dict[str, Any]]:
     ident = _require(session)
     d_from, d_to = _parse_date(p.from_), _parse_date(p.to)
     _in_window(app, from_=d_from, to=d_to)
+    if ident.role == "patient" and (p.chair_id is not None or p.duration_minutes is not None):
+        raise RpcError.app(Reason.FORBIDDEN, "The clinic assigns chairs and lengths.")
     if d_to < d_from or (d_to - d_from).days > 92:
         raise RpcError.app(Reason.INVALID_PARAMS, "Choose a date range of at most three months.",
                            fields={"to": "must be on or after from, at most 92 days later"})
@@ -134,16 +140,34 @@ async def slots_find(app, session, p: SlotsParams) -> list[dict[str, Any]]:
         zone = settings.zone
         lo = datetime.combine(d_from, time(0), zone) - timedelta(days=1)
         hi = datetime.combine(d_to, time(0), zone) + timedelta(days=2)
-        hours, exceptions, busy = await _context(conn, dentist_ids, lo, hi, patient_id)
+        await _chair_exists(conn, p.chair_id)
+        hours, exceptions, busy = await _context(conn, dentist_ids, lo, hi, patient_id, p.chair_id)
+        blockouts = await _blockouts(conn, lo, hi)
     if p.exclude_appointment_id is not None:
         busy = [block for block in busy if block.appointment_id != p.exclude_appointment_id]
     try:
+        if p.duration_minutes is not None:
+            rules.check_duration(settings, p.duration_minutes)
         slots = rules.find_slots(settings=settings, appt_type=appt_type, dentist_ids=dentist_ids, date_from=d_from,
                                  date_to=d_to, hours=hours, exceptions=exceptions, busy=busy, now=_now(),
-                                 role=ident.role, patient_id=patient_id)
+                                 role=ident.role, patient_id=patient_id, blockouts=blockouts, chair_id=p.chair_id,
+                                 duration_minutes=p.duration_minutes)
     except rules.BookingError as exc:
         raise _booking_error(exc) from None
     return [{"dentist_id": s.dentist_id, "start": s.start.isoformat(), "end": s.end.isoformat()} for s in slots]
+
+
+async def _blockouts(conn, lo: datetime, hi: datetime) -> list[rules.Blockout]:
+    """The blockouts overlapping [lo, hi), clamped to it, with their type's name and online rule."""
+    b, bt = t.blockouts, t.blockout_types
+    rows = (await conn.execute(
+        select(b.c.dentist_id, b.c.chair_id, func.greatest(b.c.start_at, lo).label("start_at"),
+               func.least(b.c.end_at, hi).label("end_at"), bt.c.name, bt.c.allow_online)
+        .select_from(b.join(bt, bt.c.id == b.c.type_id))
+        .where(b.c.end_at > lo, b.c.start_at < hi)
+    )).all()
+    return [rules.Blockout(start=r.start_at, end=r.end_at, type_name=r.name, allow_online=r.allow_online,
+                           dentist_id=r.dentist_id, chair_id=r.chair_id) for r in rows if r.start_at < r.end_at]
 
 
 def _hm(value: str) -> time:

@@ -99,9 +99,10 @@ def test_offered_slots_do_not_widen_the_patient_window(qtbot) -> None:
 
 
 class MemoryKeyring(KeyringBackend):
-    """A working keychain in memory."""
+    """A working keychain in memory, used only where a test sets it (never picked by keyring's discovery)."""
 
     priority = 1  # type: ignore[assignment]
+    viable = False  # keyring would otherwise choose this class as every later test's default keychain
 
     def __init__(self) -> None:
         super().__init__()

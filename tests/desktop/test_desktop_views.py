@@ -146,6 +146,11 @@ def test_dentist_gets_a_toast_for_a_new_booking_and_latency_is_shown(qt_async, q
 
 def test_wrong_password_is_said_plainly_and_no_keychain_is_survived(qt_async, qtbot) -> None:
     """A refused login says so; with "remember me" and no OS keychain, sign-in still works (nothing remembered)."""
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # no OS keychain, whatever this machine has
     server = ScriptedServer()
 
     async def scenario() -> None:
@@ -165,7 +170,10 @@ def test_wrong_password_is_said_plainly_and_no_keychain_is_survived(qt_async, qt
         await session.close()
         await server.stop()
 
-    qt_async.run(scenario())
+    try:
+        qt_async.run(scenario())
+    finally:
+        keyring.set_keyring(previous)
 
 
 def test_calendar_repaints_only_for_its_day_and_hit_tests_blocks(qtbot, store, clock) -> None:

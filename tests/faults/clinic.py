@@ -89,7 +89,7 @@ async def stop_clients(clinics: list[Clinic]) -> None:
 def max_attempts(seconds: float, backoff: Backoff | None = None) -> int:
     """The most connection attempts the backoff schedule allows in `seconds` of failures.
 
-    Every delay is at least half its ceiling (full jitter above a floor), so the shortest
+    Every delay is at least half its ceiling (equal jitter, above a floor), so the shortest
     possible schedule is the sum of those halves; count how many fit, plus the first attempt.
     """
     b = backoff or Backoff()

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+from alembic.script import ScriptDirectory
 
 from server.db import migrate
 from server.db.embedded import DatabaseLocation, EmbeddedPostgres
@@ -14,7 +15,8 @@ from tests.helpers import make_world_reachable
 OUR_TABLES = {
     "clinic_settings", "users", "dentists", "patients", "chairs", "appointment_types", "working_hours",
     "schedule_exceptions", "appointments", "appointment_history", "refresh_tokens", "change_log",
-    "change_log_state", "rate_buckets", "assistant_conversations",
+    "change_log_state", "rate_buckets", "assistant_conversations", "blockout_types", "blockouts",
+    "waitlist_requests", "waitlist_offers", "mail_outbox", "mail_state",
 }
 
 
@@ -53,7 +55,7 @@ async def test_upgrade_downgrade_upgrade_on_an_empty_database(empty_database_url
     assert OUR_TABLES <= tables
     conn = await asyncpg.connect(empty_database_url)
     try:
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0004"  # the head revision
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0007"  # the head revision
         await conn.execute("INSERT INTO chairs (name) VALUES ('Chair 9')")
         assert await conn.fetchval("SELECT count(*) FROM change_log WHERE entity = 'chair'") == 1
     finally:

@@ -61,11 +61,11 @@ class StandInConnection:
         self.live = False
         self.sent: list[dict] = []
 
-    def send_now(self, message: str) -> bool:
+    def send_now(self, message: str, snapshot: bool = False) -> bool:
         self.sent.append(json.loads(message))
         return True
 
-    def send_frame(self, frame: bytes) -> bool:
+    def send_frame(self, frame: bytes, snapshot: bool = False) -> bool:
         self.sent.append(json.loads(frame[frame.index(b"{"):]))
         return True
 
