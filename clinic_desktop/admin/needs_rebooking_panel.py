@@ -49,7 +49,10 @@ class NeedsRebookingPanel(QWidget):
         self._session.store.remove_listener(self._on_store_changed)
 
     def appointment_ids(self) -> list[int]:
-        """The listed appointments, top to bottom."""
+        """The listed appointments, top to bottom (brought up to date first if a refill is pending)."""
+        if self._stale or self._refill.isActive():
+            self._refill.stop()
+            self._fill()
         return [self.list.item(i).data(_ID_ROLE) for i in range(self.list.count()) if self.list.item(i).data(_ID_ROLE)]
 
     def _fill(self) -> None:

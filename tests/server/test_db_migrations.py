@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
-from alembic.script import ScriptDirectory
 
 from server.db import migrate
 from server.db.embedded import DatabaseLocation, EmbeddedPostgres

@@ -37,7 +37,7 @@ depends_on = None
 OCCUPYING = "('scheduled','confirmed','checked_in','in_chair','completed')"
 SYNCED = {"waitlist_requests": "waitlist_request", "waitlist_offers": "waitlist_offer"}
 
-SCHEMA = f"""
+SCHEMA = """
 ALTER TABLE clinic_settings
     ADD COLUMN waitlist_offer_minutes integer NOT NULL DEFAULT 15 CHECK (waitlist_offer_minutes BETWEEN 1 AND 1440);
 
@@ -45,9 +45,9 @@ CREATE TABLE waitlist_requests (
     id serial PRIMARY KEY,
     patient_id integer NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
     type_id integer NOT NULL REFERENCES appointment_types(id),
-    dentist_ids integer[] NOT NULL DEFAULT '{{}}',  -- empty: any dentist
-    weekdays smallint[] NOT NULL DEFAULT '{{0,1,2,3,4,5,6}}'
-        CHECK (cardinality(weekdays) > 0 AND weekdays <@ '{{0,1,2,3,4,5,6}}'::smallint[]),
+    dentist_ids integer[] NOT NULL DEFAULT '{}',  -- empty: any dentist
+    weekdays smallint[] NOT NULL DEFAULT '{0,1,2,3,4,5,6}'
+        CHECK (cardinality(weekdays) > 0 AND weekdays <@ '{0,1,2,3,4,5,6}'::smallint[]),
     day_start time NOT NULL DEFAULT '00:00',
     day_end time NOT NULL DEFAULT '24:00',
     earliest date NOT NULL,
