@@ -184,7 +184,9 @@ def _start_server(url: str, data_dir: Path, log_path: Path, workers: int) -> tup
     return start_until_healthy(
         ["server", "serve", "--workers", str(workers), "--database-url", url, "--data-dir", str(data_dir)],
         log_path, "server", 60,
-        {"CLINIC_WRITES_PER_MINUTE": "100000000", "CLINIC_LOG_LEVEL": "WARNING", "CLINIC_PING_SECONDS": "0"})
+        # Every client comes from loopback: lift the per-address and global connection caps meant for a clinic's LAN.
+        {"CLINIC_WRITES_PER_MINUTE": "100000000", "CLINIC_LOG_LEVEL": "WARNING", "CLINIC_PING_SECONDS": "0",
+         "CLINIC_MAX_CONNECTIONS_PER_ADDRESS": "1000000", "CLINIC_MAX_CONNECTIONS": "1000000"})
 
 
 def _stop(proc: subprocess.Popen) -> None:
