@@ -27,6 +27,7 @@ from server.protocol import Reason, RpcError
 
 from ..messages import STATUS_LABELS, patient_details
 from ..operations import Operations
+from ..patients.medical_alert import MedicalAlertBanner
 from ..session import Session
 from ..store import Change
 from ..widgets.error_label import ErrorLabel
@@ -109,7 +110,11 @@ class BookingDialog(QDialog):
         patient_layout.addWidget(self.patient_results)
         patient_layout.addLayout(quick)
         patient_layout.addWidget(self.patient_label)
+        # The patient's medical alerts, for the desk to see before booking (hidden when there are none).
+        self.alert_banner = MedicalAlertBanner(session.store)
+        patient_layout.addWidget(self.alert_banner)
         if moving:
+            self.alert_banner.show_patient(self._patient_id, current)
             self.patient_search.hide()
             self.patient_results.hide()
             self.new_name.hide()
@@ -205,6 +210,7 @@ class BookingDialog(QDialog):
     def choose_patient(self, patient: dict[str, Any]) -> None:
         """Book for `patient`; the free times are re-queried so that none clashes with their bookings."""
         self._patient_id = patient["id"]
+        self.alert_banner.show_patient(patient["id"])
         self.picker.set_patient(patient["id"])
         self.patient_label.setText(f"Booking for: {patient['name']} ({patient_details(patient)})")
         self._update_confirm()
@@ -327,4 +333,5 @@ class BookingDialog(QDialog):
 
     def _on_finished(self, _result: int) -> None:
         self._session.store.remove_listener(self._on_store_changed)
+        self.alert_banner.detach()
         self.picker.detach()

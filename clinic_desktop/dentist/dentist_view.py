@@ -35,6 +35,7 @@ from ..models import (
     status_choices,
 )
 from ..operations import Operations
+from ..patients.medical_alert import MedicalAlertBanner
 from ..role_view import RoleView
 from ..session import Session
 from ..store import Change
@@ -121,6 +122,8 @@ class DentistView(RoleView):
         day_layout = QVBoxLayout(day_box)
         day_layout.addWidget(self.day_table, 1)
         day_layout.addWidget(self.selection_label)
+        self.alert_banner = MedicalAlertBanner(session.store)  # the selected patient's medical alerts
+        day_layout.addWidget(self.alert_banner)
         day_layout.addLayout(buttons)
 
         self.upcoming_table = QTableView()
@@ -170,6 +173,7 @@ class DentistView(RoleView):
         self.session.store.remove_listener(self._on_store_changed)
         self.timeline.detach()
         self.waiting_room.detach()
+        self.alert_banner.detach()
         self.model.detach()
 
     # -- navigation --------------------------------------------------------------------------
@@ -249,6 +253,7 @@ class DentistView(RoleView):
             button.setEnabled(self.writable and target in choices.forward)
         self.undo_button.setEnabled(self.writable and bool(choices.undo))
         self.undo_button.setText(f"Undo {STATUS_LABELS[status].lower()}" if choices.undo and status else "Undo status")
+        self.alert_banner.show_patient(row.get("patient_id") if row else None, row)
         if row is None:
             self.selection_label.setText(_HINT)
             return
