@@ -64,7 +64,8 @@ def make_server(database_url: str, tmp_path: Path) -> Iterator:
     started: list[ServerProcess] = []
 
     def make(extra_env: dict[str, str] | None = None, name: str = "server", url: str | None = None) -> ServerProcess:
-        env = {"CLINIC_WRITES_PER_MINUTE": "1000000", "CLINIC_HEARTBEAT_SECONDS": "1"}
+        env = {"CLINIC_WRITES_PER_MINUTE": "1000000", "CLINIC_HEARTBEAT_SECONDS": "1",
+               "CLINIC_MAX_FUTURE_BOOKINGS": "100000"}
         env.update(extra_env or {})
         proc = ServerProcess(url or database_url, tmp_path / f"{name}-data", tmp_path / f"{name}.log", extra_env=env)
         proc.start()
