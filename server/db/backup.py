@@ -112,6 +112,38 @@ def check_backup(path: Path) -> None:
                           f"(no {', '.join(missing)} table)")
 
 
+# Settings that pg_dump 18 writes into every dump's preamble and that older servers do not know.
+_NEWER_SETTINGS = ("SET transaction_timeout",)
+
+
+def _restore_through_psql(path: Path, location: DatabaseLocation) -> subprocess.CompletedProcess[str]:
+    """Restore into a PostgreSQL older than 17 (an IT department's own server, say 15).
+
+    The dump is read by the embedded pg_restore 18 as SQL, the preamble's settings that an older server
+    does not know are left out, and psql runs the rest in one transaction that stops at the first error.
+    """
+    env = location.libpq_env()
+    reader = subprocess.Popen([str(pg_binary("pg_restore")), "--no-owner", "--no-privileges", "-f", "-", str(path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    writer = subprocess.Popen([str(pg_binary("psql")), *location.libpq_args(), "-d", location.database, "-X", "-q",
+                               "--single-transaction", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert reader.stdout is not None and writer.stdin is not None
+    try:
+        for line in reader.stdout:
+            if not line.startswith(tuple(s.encode() for s in _NEWER_SETTINGS)):
+                writer.stdin.write(line)
+        writer.stdin.close()
+    except BrokenPipeError:
+        pass  # psql stopped at an error; its message says which
+    reader_err = reader.stderr.read().decode(errors="replace") if reader.stderr else ""
+    reader.wait()
+    writer_err = writer.stderr.read().decode(errors="replace") if writer.stderr else ""
+    writer.wait()
+    code = reader.returncode or writer.returncode
+    return subprocess.CompletedProcess(reader.args, code, "", writer_err or reader_err)
+
+
 def restore(path: Path, location: DatabaseLocation) -> None:
     """Restore a backup into an empty database, in one transaction (all or nothing)."""
     check_backup(path)
@@ -119,8 +151,11 @@ def restore(path: Path, location: DatabaseLocation) -> None:
     if tables:
         raise BackupError(f"the database {location.database} is not empty ({tables} tables); restore into a new "
                           "--data-dir, or drop and recreate the database first")
-    result = _run([str(pg_binary("pg_restore")), *location.libpq_args(), "-d", location.database,
-                   "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges", str(path)], location)
+    if int(_psql_value(location, "SHOW server_version_num")) >= 170000:
+        result = _run([str(pg_binary("pg_restore")), *location.libpq_args(), "-d", location.database,
+                       "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges", str(path)], location)
+    else:
+        result = _restore_through_psql(path, location)
     if result.returncode != 0:
         raise BackupError(f"pg_restore failed, nothing was restored: {_last_line(result.stderr)}")
     _psql_value(location, RENEW_FEED_EPOCH)  # seqs of the restored feed mean something else to open clients
