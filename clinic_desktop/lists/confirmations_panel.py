@@ -7,12 +7,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -22,6 +19,7 @@ from ..operations import Operations
 from ..patients.patient_table_model import CONTACT_LABELS
 from ..session import Session
 from ..store import Change
+from .list_table import list_table, select_row
 from .working_days import next_working_days
 
 __all__ = ["CONFIRMATION_LABELS", "ConfirmationsPanel", "confirmation_rows"]
@@ -53,17 +51,8 @@ class ConfirmationsPanel(QWidget):
         self._days: set = set()  # the days listed: an appointment event elsewhere needs no refill
         self._day = session.clock.today()
         self.title = QLabel("")
-        self.table = QTableWidget(0, 8)
-        self.table.setHorizontalHeaderLabels(["When", "Patient", "Phone", "Email", "Prefers", "Last call",
-                                              "Dentist", "Treatment"])
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = list_table(["When", "Patient", "Phone", "Email", "Prefers", "Last call",
+                                "Dentist", "Treatment"])
         self.buttons: dict[str, QPushButton] = {state: QPushButton(label) for state, label in CONFIRMATION_LABELS.items()}
         row = QHBoxLayout()
         row.addWidget(QLabel("Record the call:"))
@@ -97,11 +86,7 @@ class ConfirmationsPanel(QWidget):
         return []
 
     def select(self, appointment_id: int) -> bool:
-        for r in range(self.table.rowCount()):
-            if self.table.item(r, 0).data(_ID) == appointment_id:
-                self.table.selectRow(r)
-                return True
-        return False
+        return select_row(self.table, _ID, appointment_id)
 
     def current(self) -> dict[str, Any] | None:
         rows = self.table.selectionModel().selectedRows()

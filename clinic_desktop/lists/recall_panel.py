@@ -8,13 +8,10 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -26,6 +23,7 @@ from ..patients.patient_table_model import CONTACT_LABELS
 from ..session import Session
 from ..store import Change
 from .booking_for import open_booking_for
+from .list_table import list_table
 
 __all__ = ["RecallPanel"]
 
@@ -61,17 +59,8 @@ class RecallPanel(QWidget):
             self.month_combo.addItem(month.strftime("%B %Y"), month.strftime("%Y-%m"))
         self.month_combo.setCurrentIndex(MONTHS_BACK)
         self.summary = QLabel("")
-        self.table = QTableWidget(0, 8)
-        self.table.setHorizontalHeaderLabels(["Due", "Patient", "Recall for", "Last visit", "Phone", "Email",
-                                              "Prefers", "Medical alert"])
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = list_table(["Due", "Patient", "Recall for", "Last visit", "Phone", "Email",
+                                "Prefers", "Medical alert"])
         self.schedule_button = QPushButton("Schedule…")
         self.schedule_button.setToolTip("Book this recall: the next opening for the patient and treatment")
         top = QHBoxLayout()

@@ -8,12 +8,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -24,6 +21,7 @@ from ..operations import Operations
 from ..session import Session
 from ..store import Change
 from .booking_for import open_booking_for
+from .list_table import list_table, select_row
 
 __all__ = ["UnscheduledPanel", "unscheduled_rows", "what_happened"]
 
@@ -60,17 +58,8 @@ class UnscheduledPanel(QWidget):
         self.booking_dialog = None  # the last one opened (tests)
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
-        self.table = QTableWidget(0, 7)
-        self.table.setHorizontalHeaderLabels(["Was booked for", "Patient", "Treatment", "Dentist", "What happened",
-                                              "Reason", "By, when"])
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = list_table(["Was booked for", "Patient", "Treatment", "Dentist", "What happened",
+                                "Reason", "By, when"])
         self.rebook_button = QPushButton("Rebook…")
         self.rebook_button.setToolTip("Find the next opening for this patient and treatment")
         self.dismiss_button = QPushButton("Dismiss")
@@ -100,11 +89,7 @@ class UnscheduledPanel(QWidget):
         return [self.table.item(r, 0).data(_ID) for r in range(self.table.rowCount())]
 
     def select(self, appointment_id: int) -> bool:
-        for r in range(self.table.rowCount()):
-            if self.table.item(r, 0).data(_ID) == appointment_id:
-                self.table.selectRow(r)
-                return True
-        return False
+        return select_row(self.table, _ID, appointment_id)
 
     def current(self) -> dict[str, Any] | None:
         rows = self.table.selectionModel().selectedRows()
