@@ -7,7 +7,7 @@ from typing import Any
 
 from server.protocol import ErrorCode, Reason, RpcError
 
-__all__ = ["NEXT_STATUSES", "STATUS_LABELS", "describe_error", "format_birth_date", "patient_details"]
+__all__ = ["STATUS_LABELS", "describe_error", "format_birth_date", "patient_details"]
 
 _REASON_TEXT: dict[str, str] = {
     Reason.UNAUTHENTICATED: "Your session has ended. Please sign in again.",
@@ -49,14 +49,6 @@ STATUS_LABELS: dict[str, str] = {
     "cancelled": "Cancelled",
     "no_show": "No-show",
     "busy": "Busy",
-}
-
-# Which status buttons make sense from each status (a hint for enabling controls; the server decides).
-NEXT_STATUSES: dict[str, frozenset[str]] = {
-    "scheduled": frozenset({"confirmed", "checked_in", "cancelled", "no_show"}),
-    "confirmed": frozenset({"checked_in", "cancelled", "no_show"}),
-    "checked_in": frozenset({"in_chair", "no_show", "cancelled"}),
-    "in_chair": frozenset({"completed"}),
 }
 
 

@@ -33,7 +33,6 @@ __all__ = [
     "TokenService",
     "SlidingWindow",
     "SignInCap",
-    "TokenBucket",
     "hash_password",
     "verify_password",
     "load_or_create_secret",
@@ -268,23 +267,3 @@ class SignInCap:
             yield
         finally:
             self.active -= 1
-
-
-class TokenBucket:
-    """Per-key write rate limit: `rate_per_minute` sustained, bursts up to `burst`."""
-
-    def __init__(self, rate_per_minute: float, burst: int | None = None) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.capacity = float(burst if burst is not None else max(1, int(rate_per_minute // 4)))
-        self._state: dict[Any, tuple[float, float]] = {}
-
-    def take(self, key: Any, now: float | None = None) -> float:
-        """Take one token; returns 0 when allowed, else the seconds to wait."""
-        now = time.monotonic() if now is None else now
-        tokens, last = self._state.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens >= 1.0:
-            self._state[key] = (tokens - 1.0, now)
-            return 0.0
-        self._state[key] = (tokens, now)
-        return (1.0 - tokens) / self.rate
