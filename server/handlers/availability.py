@@ -31,6 +31,7 @@ from .common import (
     _require,
     _settings,
     _visible,
+    delete_owned_row,
 )
 
 
@@ -256,14 +257,5 @@ async def exceptions_add(app, session, p: ExceptionAddParams) -> dict[str, Any]:
 
 
 async def exceptions_delete(app, session, p: IdParams) -> dict[str, Any]:
-    ident = _require(session, "admin", "dentist")
-    await _rate_limit(app, ident)
-    se = t.schedule_exceptions
-    async with app.db.transaction(ident.user_id) as conn:
-        row = (await conn.execute(select(se.c.dentist_id).where(se.c.id == p.id))).first()
-        if row is None:
-            raise RpcError.app(Reason.NOT_FOUND, "That exception does not exist.")
-        if ident.role == "dentist" and row.dentist_id != ident.dentist_id:
-            raise RpcError.app(Reason.FORBIDDEN, "You can change only your own days off.")
-        await conn.execute(se.delete().where(se.c.id == p.id))
-    return {"ok": True}
+    return await delete_owned_row(app, session, t.schedule_exceptions, p.id, missing="That exception does not exist.",
+                                  not_yours="You can change only your own days off.")

@@ -262,3 +262,17 @@ async def _rate_limit(app, ident: Identity) -> None:
     if wait > 0:
         raise RpcError.app(Reason.RATE_LIMITED, "You are making changes too quickly. Please wait a moment.",
                            retry_after=_retry_after(wait))
+
+
+async def delete_owned_row(app, session, table, row_id: int, *, missing: str, not_yours: str) -> dict[str, Any]:
+    """Delete one row of a dentist's schedule (a day off, a blockout): staff any, a dentist only their own."""
+    ident = _require(session, "admin", "dentist")
+    await _rate_limit(app, ident)
+    async with app.db.transaction(ident.user_id) as conn:
+        row = (await conn.execute(select(table.c.dentist_id).where(table.c.id == row_id))).first()
+        if row is None:
+            raise RpcError.app(Reason.NOT_FOUND, missing)
+        if ident.role == "dentist" and row.dentist_id != ident.dentist_id:
+            raise RpcError.app(Reason.FORBIDDEN, not_yours)
+        await conn.execute(table.delete().where(table.c.id == row_id))
+    return {"ok": True}

@@ -28,6 +28,7 @@ from .common import (
     _parse_instant,
     _rate_limit,
     _require,
+    delete_owned_row,
 )
 
 __all__ = [
@@ -170,14 +171,5 @@ async def blockouts_add(app, session, p: BlockoutAddParams) -> dict[str, Any]:
 
 
 async def blockouts_delete(app, session, p: IdParams) -> dict[str, Any]:
-    ident = _require(session, "admin", "dentist")
-    await _rate_limit(app, ident)
-    b = t.blockouts
-    async with app.db.transaction(ident.user_id) as conn:
-        row = (await conn.execute(select(b.c.dentist_id).where(b.c.id == p.id))).first()
-        if row is None:
-            raise RpcError.app(Reason.NOT_FOUND, "That blockout does not exist.")
-        if ident.role == "dentist" and row.dentist_id != ident.dentist_id:
-            raise RpcError.app(Reason.FORBIDDEN, "You can remove blocks from your own schedule only.")
-        await conn.execute(b.delete().where(b.c.id == p.id))
-    return {"ok": True}
+    return await delete_owned_row(app, session, t.blockouts, p.id, missing="That blockout does not exist.",
+                                  not_yours="You can remove blocks from your own schedule only.")
