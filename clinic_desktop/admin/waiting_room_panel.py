@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -79,6 +79,8 @@ def format_wait(seconds: float) -> str:
 class WaitingRoomPanel(QWidget):
     """A live list of who is waiting (and for how long) and who is in the chair, for today."""
 
+    entries_changed = Signal()  # the list was rebuilt (who waits, who is seated)
+
     COLUMNS = ("Patient", "Appointment", "With", "Arrived", "Waiting")
     LONG_WAIT_MINUTES = 15  # a wait this long is shown in red: someone should say sorry
 
@@ -115,26 +117,41 @@ class WaitingRoomPanel(QWidget):
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._on_timer_timeout)
         self.timer.start()
+        # A burst of events (a resync, a busy feed) costs one rebuild, on the next turn of the loop.
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.refresh)
         store.add_listener(self._on_store_changed)
         self.refresh()
 
     def detach(self) -> None:
         self.timer.stop()
+        self._refresh_timer.stop()
         self.store.remove_listener(self._on_store_changed)
 
     # -- reading (tests, the dentist view) ---------------------------------------------------
 
     def waiting(self) -> list[WaitingEntry]:
+        self._flush()
         return [e for e in self.entries if e.status == _WAITING]
 
     def row_texts(self) -> list[list[str]]:
+        self._flush()
         return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
                 for r in range(self.table.rowCount())]
 
     # -- updating ----------------------------------------------------------------------------
 
+    def _flush(self) -> None:
+        """Bring the list up to date now if a rebuild is pending."""
+        if self._refresh_timer.isActive():
+            self._refresh_timer.stop()
+            self.refresh()
+
     def refresh(self) -> None:
         """Rebuild the list from the store (a handful of rows: rebuilding is cheaper than diffing)."""
+        self._refresh_timer.stop()
         self.entries = waiting_room(self.store.rows("appointment"), day=self.clock.today(), clock=self.clock,
                                     dentist_id=self.dentist_id)
         self.table.setRowCount(len(self.entries))
@@ -150,6 +167,7 @@ class WaitingRoomPanel(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, entry.appointment_id)
                 self.table.setItem(r, c, item)
         self._tick()
+        self.entries_changed.emit()
 
     def _tick(self) -> None:
         now = self.clock.now()
@@ -176,8 +194,16 @@ class WaitingRoomPanel(QWidget):
 
     def _on_store_changed(self, change: Change) -> None:
         if change.kind == "appointment":
-            rows = [r for r in (change.row, change.previous) if r is not None]
-            if change.op == "reset" or any(r.get("status") in (_WAITING, _IN_CHAIR) for r in rows):
-                self.refresh()
+            if change.op == "reset" or any(self._concerns_today(r) for r in (change.row, change.previous)):
+                self._request_refresh()
         elif change.kind in ("dentist", "appointment_type") and self.entries:
-            self.refresh()
+            self._request_refresh()
+
+    def _request_refresh(self) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _concerns_today(self, row: dict[str, Any] | None) -> bool:
+        """An arrived or seated appointment of today: what the list is made of (the rest of the feed is not)."""
+        return (row is not None and row.get("status") in (_WAITING, _IN_CHAIR)
+                and self.clock.local_date(row["start"]) == self.clock.today())

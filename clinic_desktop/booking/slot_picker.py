@@ -169,7 +169,8 @@ class SlotPicker(QWidget):
         `lost_message` is said if the selected time is gone from the new list; None says nothing.
         """
         self._lost_message = lost_message
-        self._debounce.start()
+        if not self._debounce.isActive():  # a steady stream of events still re-queries every 120 ms
+            self._debounce.start()
 
     # -- combos ------------------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ class DentistView(RoleView):
         self.side_tabs.addTab(self.upcoming_table, "Next 14 days")
         self.side_tabs.addTab(self.waiting_room, "Waiting room")
         self._update_waiting_tab()
+        self.waiting_room.entries_changed.connect(self._on_waiting_room_entries_changed)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(day_box)
@@ -310,6 +311,9 @@ class DentistView(RoleView):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
+    def _on_waiting_room_entries_changed(self) -> None:
+        self._update_waiting_tab()
+
     def _update_waiting_tab(self) -> None:
         count = len(self.waiting_room.waiting())
         index = self.side_tabs.indexOf(self.waiting_room)
@@ -332,7 +336,6 @@ class DentistView(RoleView):
         if change.kind in ("appointment", "working_hours", "schedule_exception"):
             self.update_actions()
         if change.kind == "appointment":
-            self._update_waiting_tab()
             row, previous = change.row, change.previous
             if (change.committed_at is not None and row is not None and row.get("status") == "checked_in"
                     and row.get("dentist_id") == self.session.dentist_id and not row.get("busy")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -28,6 +28,7 @@ CONFIRMATION_LABELS = {"confirmed": "Confirmed", "left_message": "Left message",
 _ID = Qt.ItemDataRole.UserRole + 1
 _ALERT = QColor(160, 30, 20)
 DAYS = 2  # the next two working days
+_REFILL_MS = 100  # a burst of events (a busy feed, a resync) costs one refill
 
 
 def confirmation_rows(session: Session, days: int = DAYS) -> list[dict[str, Any]]:
@@ -66,26 +67,39 @@ class ConfirmationsPanel(QWidget):
         for state, button in self.buttons.items():
             button.clicked.connect(lambda _checked=False, s=state: self._on_state_button_clicked(s))
         self.table.itemSelectionChanged.connect(self._on_table_item_selection_changed)
+        self._refill = QTimer(self)
+        self._refill.setSingleShot(True)
+        self._refill.setInterval(_REFILL_MS)
+        self._refill.timeout.connect(self._fill)
         session.store.add_listener(self._on_store_changed)
         self.destroyed.connect(lambda *_: session.store.remove_listener(self._on_store_changed))
         self._fill()
 
     def detach(self) -> None:
+        self._refill.stop()
         self._session.store.remove_listener(self._on_store_changed)
+
+    def _flush(self) -> None:
+        """Refill now if a refill is pending (what a reader sees is never behind the store)."""
+        if self._refill.isActive():
+            self._fill()
 
     def write_controls(self) -> list[QWidget]:
         return list(self.buttons.values())
 
     def appointment_ids(self) -> list[int]:
+        self._flush()
         return [self.table.item(r, 0).data(_ID) for r in range(self.table.rowCount())]
 
     def row_texts(self, appointment_id: int) -> list[str]:
+        self._flush()
         for r in range(self.table.rowCount()):
             if self.table.item(r, 0).data(_ID) == appointment_id:
                 return [self.table.item(r, c).text() for c in range(self.table.columnCount())]
         return []
 
     def select(self, appointment_id: int) -> bool:
+        self._flush()
         return select_row(self.table, _ID, appointment_id)
 
     def current(self) -> dict[str, Any] | None:
@@ -100,6 +114,7 @@ class ConfirmationsPanel(QWidget):
                                           done=f"{row.get('patient_name') or 'Appointment'}: {label.lower()}")
 
     def _fill(self) -> None:
+        self._refill.stop()
         store, clock = self._session.store, self._session.clock
         chosen = self.current()
         days = next_working_days(store, clock, DAYS)
@@ -160,7 +175,5 @@ class ConfirmationsPanel(QWidget):
         if change.kind == "appointment" and not self._touches_list(change):
             return
         if change.kind in ("appointment", "patient", "working_hours", "schedule_exception", "settings", "dentist"):
-            try:
-                self._fill()
-            except RuntimeError:
-                pass
+            if not self._refill.isActive():  # a steady stream still refills every _REFILL_MS
+                self._refill.start()

@@ -127,5 +127,5 @@ class PatientHistoryPanel(QWidget):
         if change.kind != "appointment" or self.patient_id is None:
             return
         rows = (change.row or {}, change.previous or {})
-        if any(row.get("patient_id") == self.patient_id for row in rows):
+        if any(row.get("patient_id") == self.patient_id for row in rows) and not self._reload.isActive():
             self._reload.start()

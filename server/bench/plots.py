@@ -156,7 +156,8 @@ def store_stall(path: Path | str, result: Mapping[str, Any]) -> None:
     gaps = [float(g) for g in result.get("gaps_ms") or []]
     summary = (f"max {float(result.get('stall_max_ms', 0)):.1f} ms, p99 {float(result.get('stall_p99_ms', 0)):.1f} ms, "
                f"p50 {float(result.get('stall_p50_ms', 0)):.1f} ms, {int(result.get('stalls_over_50ms', 0))} over 50 ms")
-    title = (f"Client UI stalls: {int(result.get('appointments', 0)):,} appointments, "
+    view = {"week": "week view", "list": "list"}.get(str(result.get("tab")), "day view")
+    title = (f"Client UI stalls ({view}): {int(result.get('appointments', 0)):,} appointments, "
              f"{int(result.get('events_per_second', 0)):,} events/s\n{summary}")
     fig, ax = _figure(title)
     if gaps:

@@ -501,11 +501,11 @@ async def _bookings(ws_url: str, token: str, pairs: list[tuple[int, int]], write
             "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
 
 
-def _store(appointments: int, per_second: int, seconds: float) -> dict:
+def _store(appointments: int, per_second: int, seconds: float, tab: str = "calendar") -> dict:
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, "-m", "server.bench.store_stall", "--appointments", str(appointments),
-                           "--events-per-second", str(per_second), "--seconds", str(seconds)],
+                           "--events-per-second", str(per_second), "--seconds", str(seconds), "--tab", tab],
                           capture_output=True, text=True, env=env, cwd=str(REPO_ROOT), timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"store bench failed: {proc.stderr[-2000:]}")
@@ -818,11 +818,13 @@ def run(args: argparse.Namespace) -> int:
             progress.update()
 
         if "store" in scenarios:
-            res = _store(1000, 200, 1.0) if args.short else _store(10_000, 1000, 5.0)
-            result["store"] = res
             shown = ("appointments", "events_fed", "events_applied", "achieved_rate", "stall_p50_ms", "stall_p99_ms",
                      "stall_max_ms", "stalls_over_50ms", "snapshot_load_ms", "window_open_ms")
-            print(_table("client store and Qt models (front-desk window)", [(k, res.get(k)) for k in shown]), flush=True)
+            for key, tab, title in (("store", "calendar", "day view"), ("store_week", "week", "week view")):
+                res = _store(1000, 200, 1.0, tab) if args.short else _store(10_000, 1000, 5.0, tab)
+                result[key] = res
+                print(_table(f"client store and Qt models (front-desk window, {title})",
+                             [(k, res.get(k)) for k in shown]), flush=True)
             progress.update()
     finally:
         progress.close()
@@ -860,7 +862,8 @@ def _plots(out: Path, stamp: str, result: dict[str, Any], samples: dict[str, lis
     if result.get("idle"):
         made.append(out / f"memory-per-connection-{stamp}.png")
         plots.memory_per_connection(made[-1], [r for r in result["idle"] if r["connections"]])
-    if result.get("store"):
-        made.append(out / f"store-stall-{stamp}.png")
-        plots.store_stall(made[-1], result["store"])
+    for key, name in (("store", "store-stall"), ("store_week", "store-stall-week")):
+        if result.get(key):
+            made.append(out / f"{name}-{stamp}.png")
+            plots.store_stall(made[-1], result[key])
     result["plots"] = [str(p) for p in made]

@@ -245,8 +245,9 @@ def run_store_bench(appointments: int = 10_000, events_per_second: int = 1_000, 
                     tab: str = "calendar", seed: int = 1, sample: int = 50) -> dict[str, Any]:
     """Run the front desk's window under a stream of events; returns figures as a JSON-able dict.
 
-    `tab` is the admin view's tab in front: "calendar" (the default a front desk sees) or "list"
-    (the appointment table, filtered to the shown day). Meant for a fresh process (it creates the
+    `tab` is what the admin view shows in front: "calendar" (the day view a front desk sees by
+    default), "week" (the graphical Monday-to-Saturday view, every dentist) or "list" (the
+    appointment table, filtered to the shown day). Meant for a fresh process (it creates the
     QApplication). Keys: events fed/applied and the rate
     achieved; the main loop's stalls from a 5 ms probe (`stall_max_ms`, `stall_p99_ms`,
     `stall_p50_ms`, `stalls_over_50ms`, every gap in `gaps_ms`); how late events were applied after
@@ -285,15 +286,16 @@ def run_store_bench(appointments: int = 10_000, events_per_second: int = 1_000, 
     window = MainWindow(session)
     window.resize(1400, 900)
     window.view.set_day(shown_day)  # type: ignore[attr-defined]
+    if tab not in ("calendar", "week", "list"):
+        raise ValueError(f"tab must be 'calendar', 'week' or 'list', not {tab!r}")
+    window.view.show_week(tab == "week", remember=False)  # type: ignore[attr-defined]
     if tab == "list":
         window.view.tabs.setCurrentWidget(window.view.list_panel)  # type: ignore[attr-defined]
-    elif tab != "calendar":
-        raise ValueError(f"tab must be 'calendar' or 'list', not {tab!r}")
     window.show()
     for _ in range(3):
         app.processEvents()
     window_open_ms = (time.perf_counter() - started) * 1000
-    calendar = window.view.calendar  # type: ignore[attr-defined]
+    calendar = window.view.current_grid()  # type: ignore[attr-defined]  # the day's or the week's grid
     on_shown_day = len(calendar.appointments_on(shown_day))
 
     applied = 0
@@ -432,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--appointments", type=int, default=10_000)
     parser.add_argument("--events-per-second", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--tab", choices=["calendar", "list"], default="calendar",
+    parser.add_argument("--tab", choices=["calendar", "week", "list"], default="calendar",
                         help="the admin view's tab in front during the run")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)

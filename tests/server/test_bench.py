@@ -71,11 +71,13 @@ def test_bench_short_runs_every_scenario_and_loses_nothing(tmp_path: Path) -> No
     bookings = result["bookings"]
     assert bookings["ok"] > 0 and bookings["failed"] == 0, bookings["fail_reasons"]
 
-    assert result["store"]["events_applied"] == result["store"]["events_fed"] > 0
+    for key, tab in (("store", "calendar"), ("store_week", "week")):
+        assert result[key]["tab"] == tab
+        assert result[key]["events_applied"] == result[key]["events_fed"] > 0
 
     for plot in result["plots"]:
         assert Path(plot).stat().st_size > 0
-    assert len(result["plots"]) == 4
+    assert len(result["plots"]) == 5
     assert "latency p50 / p90 / p99 / max (ms)" in proc.stdout
 
 
