@@ -19,6 +19,9 @@ __all__ = ["Operations"]
 
 log = logging.getLogger(__name__)
 
+# The methods whose `version_conflict` carries an appointment as `current`.
+_APPOINTMENT_CONFLICTS = ("appointments.", "lists.confirm", "lists.unscheduled_resolve")
+
 _OFFLINE_TEXT = "You are offline. Nothing was changed; please try again when the connection is back."
 
 
@@ -135,8 +138,10 @@ class Operations(QObject):
         except (RpcError, ConnectionError, OSError, TimeoutError) as exc:
             log.info("%s failed: %r", method, exc)
             current = exc.extra.get("current") if isinstance(exc, RpcError) else None
-            if exc_reason(exc) == Reason.VERSION_CONFLICT and isinstance(current, dict) and "version" in current:
-                # Show what the other person changed, so the retry starts from the current row.
+            if exc_reason(exc) == Reason.VERSION_CONFLICT and isinstance(current, dict) and "version" in current \
+                    and method.startswith(_APPOINTMENT_CONFLICTS):
+                # Show what the other person changed, so the retry starts from the current row. Only an
+                # appointment: a chair's, a patient's or a type's current row is not one (its caller stores it).
                 self.session.store.upsert("appointment", current)
             if refused is not None and exc_reason(exc) in refusals:
                 refused(exc)  # type: ignore[arg-type]  # a reason implies an RpcError

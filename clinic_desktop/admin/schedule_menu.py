@@ -1,4 +1,4 @@
-"""The front desk's "Schedule" menu: find next opening, block time, chairs, and printing.
+"""The front desk's "Schedule" menu: find next opening, block time, chairs, appointment types, and printing.
 
 The admin view owns where it appears (a menu bar entry or a toolbar button); this module owns what each
 entry opens. `day()` and `selected_id()` are asked at the moment an entry is used.
@@ -17,6 +17,7 @@ from ..booking.find_opening_dialog import open_find_opening
 from ..operations import Operations
 from ..printing import appointment_card_preview, day_sheet_preview
 from ..session import Session
+from .appointment_types_dialog import AppointmentTypesDialog
 from .blockouts_dialog import BlockoutsDialog
 from .chairs_dialog import ChairsDialog
 
@@ -38,6 +39,8 @@ class ScheduleMenu(QMenu):
         self.block_action = self._action("Block time…", self.block_time)
         self.chairs_action = self._action("Chairs…", self.edit_chairs)
         self.chairs_action.setVisible(session.role == "admin")
+        self.types_action = self._action("Appointment types…", self.edit_appointment_types)
+        self.types_action.setVisible(session.role == "admin")
         self.addSeparator()
         self.dentist_sheets = self.addMenu("Print day sheet for")
         self.chair_sheets = self.addMenu("Print chair sheet for")
@@ -74,6 +77,11 @@ class ScheduleMenu(QMenu):
 
     def edit_chairs(self) -> QWidget:
         dialog = ChairsDialog(self.session, self.operations, parent=self.parentWidget())
+        dialog.open()
+        return self._keep(dialog)
+
+    def edit_appointment_types(self) -> QWidget:
+        dialog = AppointmentTypesDialog(self.session, self.operations, parent=self.parentWidget())
         dialog.open()
         return self._keep(dialog)
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .appointment_types import (
+    TypeCreateParams,
+    TypeUpdateParams,
+    appointment_types_create,
+    appointment_types_update,
+)
 from .appointments import (
     CancelParams,
     CreateParams,
@@ -124,6 +130,8 @@ METHODS: dict[str, tuple[Any, type[Params]]] = {
     "waitlist.decline": (waitlist_decline, OfferParams),
     "chairs.create": (chairs_create, ChairCreateParams),
     "chairs.update": (chairs_update, ChairUpdateParams),
+    "appointment_types.create": (appointment_types_create, TypeCreateParams),
+    "appointment_types.update": (appointment_types_update, TypeUpdateParams),
     "dentists.set_default_chair": (dentists_set_default_chair, DefaultChairParams),
     "blockouts.add": (blockouts_add, BlockoutAddParams),
     "blockouts.delete": (blockouts_delete, IdParams),
@@ -132,7 +140,7 @@ PUBLIC_METHODS = frozenset({"auth.login", "auth.resume", "auth.refresh"})
 WRITE_METHODS = frozenset({"appointments.create", "appointments.update", "appointments.cancel", "availability.set",
                            "exceptions.add", "exceptions.delete", "patients.create",
                            "chairs.create", "chairs.update", "dentists.set_default_chair", "blockouts.add",
-                           "blockouts.delete",
+                           "blockouts.delete", "appointment_types.create", "appointment_types.update",
                            "patients.update", "patients.merge", "lists.unscheduled_resolve", "lists.confirm",
                            "waitlist.add", "waitlist.remove", "waitlist.accept", "waitlist.decline"})
 # No method answers `internal` for a lock race or a lock wait; the writes re-run a lost race first.

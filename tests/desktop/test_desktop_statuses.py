@@ -44,9 +44,10 @@ def _menu_texts(window: MainWindow, appointment_id: int) -> list[str]:
     return texts
 
 
-async def _insert_today(server, status: str, patient_id: int = 2, hour: int = 0, minute: int = 0) -> int:
+async def _insert_today(server, status: str, patient_id: int = 2, hour: int = 0, minute: int = 0,
+                        zone: ZoneInfo = LONDON) -> int:
     """An appointment of Dr Smith at hour:minute today with a status set (written directly: the past cannot be booked)."""
-    start = datetime.combine(datetime.now(LONDON).date(), time(hour, minute), LONDON)
+    start = datetime.combine(datetime.now(zone).date(), time(hour, minute), zone)
     conn = await asyncpg.connect(server.database_url)
     try:
         return await conn.fetchval(
@@ -55,6 +56,40 @@ async def _insert_today(server, status: str, patient_id: int = 2, hour: int = 0,
             "RETURNING id", patient_id, start, start + timedelta(minutes=30), status)
     finally:
         await conn.close()
+
+
+# Zones at most four hours apart around the world: in one of them it is always about mid-morning.
+_ZONES = ("Europe/London", "Asia/Dubai", "Asia/Shanghai", "Pacific/Noumea", "Pacific/Honolulu", "America/Denver",
+          "America/Sao_Paulo")
+
+
+async def _clinic_in_the_morning(server) -> ZoneInfo:
+    """Move the clinic to the zone where it is now closest to 10:00, so that "later today" has a whole
+    afternoon and evening in it whenever the test runs (in London after 23:30 it would have none)."""
+    now = datetime.now(LONDON)
+
+    def from_ten(name: str) -> float:
+        local = now.astimezone(ZoneInfo(name))
+        return abs(local.hour + local.minute / 60 - 10)
+
+    name = min(_ZONES, key=from_ten)
+    conn = await asyncpg.connect(server.database_url)
+    try:
+        await conn.execute("UPDATE clinic_settings SET timezone = $1", name)
+    finally:
+        await conn.close()
+    return ZoneInfo(name)
+
+
+async def _insert_later_today(server, zone: ZoneInfo) -> int:
+    """A scheduled appointment of Dr Smith this evening, clinic time (the first free half hour from 23:30 back)."""
+    for minutes_back in range(0, 8 * 60, 30):
+        at = datetime.combine(date.min, time(23, 30)) - timedelta(minutes=minutes_back)
+        try:
+            return await _insert_today(server, "scheduled", hour=at.hour, minute=at.minute, zone=zone)
+        except asyncpg.exceptions.ExclusionViolationError:  # Dr Smith or the patient is busy then
+            continue
+    raise AssertionError("no free half hour this evening")
 
 
 async def _future_booking(admin: MainWindow) -> dict[str, Any]:
@@ -74,7 +109,7 @@ def test_menus_offer_only_allowed_statuses_and_a_check_in_can_be_undone(qt_async
     checked in, "in chair" and the undo appear, and the undo takes it back to scheduled. On another day: no undo."""
 
     async def scenario() -> None:
-        later_today = await _insert_today(server, "scheduled", hour=23, minute=30)  # not begun (unless run after 23:30)
+        later_today = await _insert_later_today(server, await _clinic_in_the_morning(server))  # hours from now
         admin = await _open(server.ws_url, "frontdesk", qtbot)
         await until(lambda: admin.session.store.get("appointment", later_today), what="the booking")
         admin.view.select_appointment(later_today)
