@@ -119,7 +119,8 @@ class ClinicServer:
             log.info("seeded the demo clinic (%d appointments of a working fortnight)", added)
         secret = cfg.secret or load_or_create_secret(cfg.data_dir)
         self.tokens = TokenService(secret, cfg.access_token_minutes, cfg.refresh_token_days)
-        self.relay = Relay(location.asyncpg_dsn, cfg.poll_seconds, self.metrics, cfg.fanout_interval_ms / 1000)
+        self.relay = Relay(location.asyncpg_dsn, cfg.poll_seconds, self.metrics, cfg.fanout_interval_ms / 1000,
+                           cfg.fanout_pause_ratio, cfg.fanout_pause_max_ms / 1000)
         await self.relay.start()
         self.session_watch = SessionWatch(location.asyncpg_dsn, lambda: self.connections, self.end_family)
         await self.session_watch.start()

@@ -36,7 +36,9 @@ class Config:
     heartbeat_seconds: float = 5.0
     ping_seconds: float = 20.0  # WebSocket ping interval, and how long a pong may take (0: no pings)
     poll_seconds: float = 1.0
-    fanout_interval_ms: float = 0.0
+    fanout_interval_ms: float = 0.0  # the least time from one fan-out's start to the next's
+    fanout_pause_ratio: float = 1.0  # after a fan-out, wait this many times its length before the next…
+    fanout_pause_max_ms: float = 10.0  # …but never longer than this
     send_buffer_kib: int = 1024
     max_snapshot_kib: int = 65536  # a snapshot may pass send_buffer_kib once, up to this size
     subscribes_per_minute: int = 30  # per connection, bursts of a sixth of it (at least 2)

@@ -110,13 +110,18 @@ async def read_feed_state(conn: asyncpg.Connection) -> FeedState:
 class Relay:
     """Holds the instance's position in the feed and the set of live subscribers."""
 
-    def __init__(self, dsn: str, poll_seconds: float = 1.0, metrics=None, fanout_interval: float = 0.0) -> None:
+    def __init__(self, dsn: str, poll_seconds: float = 1.0, metrics=None, fanout_interval: float = 0.0,
+                 fanout_pause_ratio: float = 0.0, fanout_pause_max: float = 0.010) -> None:
         self.dsn = dsn
         self.poll_seconds = poll_seconds
-        # Under load, fan out at most once per interval so changes that arrive together share one
-        # write per client; a change after a quiet spell still goes out at once.
+        # Under load, changes that arrive together share one write per client (one send() each, the
+        # fan-out's whole cost): the next fan-out starts no sooner than `fanout_interval` seconds after
+        # the last one started, nor sooner than `fanout_pause_ratio` times its length (at most
+        # `fanout_pause_max` seconds) after it ended. A change after a quiet spell still goes out at once.
         self.fanout_interval = fanout_interval
-        self._last_fanout = 0.0
+        self.fanout_pause_ratio = fanout_pause_ratio
+        self.fanout_pause_max = fanout_pause_max
+        self._next_fanout = 0.0  # monotonic time before which no fan-out starts
         self.metrics = metrics
         self.position = 0  # the last seq read and fanned out by this instance
         self.epoch = ""  # the feed epoch `position` belongs to
@@ -188,7 +193,7 @@ class Relay:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            wait = self._last_fanout + self.fanout_interval - time.monotonic()
+            wait = self._next_fanout - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
@@ -239,7 +244,7 @@ class Relay:
                 self.metrics.events_relayed.inc()
                 self.metrics.commit_to_send.observe(max(0.0, (now - row.committed_at).total_seconds()))
         last = rows[-1].seq
-        self._last_fanout = time.monotonic()
+        started = time.monotonic()
         if len(rows) == 1:
             row = rows[0]
             frame_for = row.frame_for
@@ -262,6 +267,9 @@ class Relay:
         self.position = last
         self.advanced.set()
         self.advanced = asyncio.Event()
+        ended = time.monotonic()
+        pause = min((ended - started) * self.fanout_pause_ratio, self.fanout_pause_max)
+        self._next_fanout = max(started + self.fanout_interval, ended + pause)
 
     async def close(self) -> None:
         self._closing = True

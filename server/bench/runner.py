@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worker-clients", default="1000,5000", help="client counts of the workers scenario")
     p.add_argument("--node-cache", type=Path, default=node_peer.default_cache(),
                    help="where the Node.js peer is installed (npm ci from its lockfile, once)")
-    p.add_argument("--rates", default="20000,40000,80000,160000",
+    p.add_argument("--rates", default="2500,5000,10000,15000,20000,40000,80000",
                    help="rising events a minute for the rates scenario (stops once p99 > 200 ms)")
     p.add_argument("--step-seconds", type=float, default=10.0, help="length of each rising-rate step")
     p.add_argument("--idle", default="1000,5000,10000", help="idle connection counts")
@@ -679,6 +679,26 @@ def _fanout(bench: Bench, targets: list[Target]) -> tuple[dict[str, Any], dict[s
             "repeats": args.repeats, "order": list(runs), "systems": systems}, samples
 
 
+HELD_P99_MS = 100.0  # issue 18: "the highest rate held with p99 <= 100 ms"
+
+
+def rates_held(steps: list[dict[str, Any]], p99_ms: float = HELD_P99_MS) -> dict[str, int]:
+    """Per system, the highest offered rate whose step held p99 <= `p99_ms` with nothing lost, every
+    lower step having held too (0 when even the first did not)."""
+    held: dict[str, int] = {}
+    broken: set[str] = set()
+    for step in sorted(steps, key=lambda s: (s["system"], s["offered_per_min"])):
+        name = step["system"]
+        held.setdefault(name, 0)
+        if name in broken:
+            continue
+        if step["p99_ms"] <= p99_ms and step["lost_total"] == 0:
+            held[name] = step["offered_per_min"]
+        else:
+            broken.add(name)
+    return held
+
+
 def _rates(bench: Bench, targets: list[Target], rates: list[int]) -> list[dict[str, Any]]:
     """Rising rates on the same clients, for our server and the Node.js peer, until p99 passes 200 ms."""
     from .peer import install_peer_feed, remove_peer_feed
@@ -790,6 +810,9 @@ def run(args: argparse.Namespace) -> int:
         if "rates" in scenarios:
             bench.serve(args.server_workers)
             result["rates"] = _rates(bench, targets, rates)
+            result["rates_held"] = rates_held(result["rates"])
+            print(_table(f"highest rate held with p99 <= {HELD_P99_MS:g} ms (events/min; 0: none tried)",
+                         sorted(result["rates_held"].items())), flush=True)
             progress.update()
         if "workers" in scenarios:
             result["workers"] = _workers(bench, worker_counts)

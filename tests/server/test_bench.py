@@ -54,6 +54,7 @@ def test_bench_short_runs_every_scenario_and_loses_nothing(tmp_path: Path) -> No
     assert systems["floor"]["median"]["send_p50_us"]["median"] > 0
 
     rated = [step["system"] for step in result["rates"]]
+    assert set(result["rates_held"]) == set(rated)
     assert rated == ["clinic-server", *(["Node.js peer"] if node_present else [])]
     for step in result["rates"]:
         assert step["lost_total"] == 0 and step["duplicated_total"] == 0 and step["events_written"] > 0
