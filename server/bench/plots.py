@@ -6,6 +6,8 @@ one PNG to `path`. Dashed lines mark the targets of DESIGN.md ("Targets").
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ def latency_cdf(path: Path | str, series: Mapping[str, Sequence[float]]) -> None
     """Cumulative distribution of latencies (ms) per labelled series, log x; p50 and p99 marked."""
     fig, ax = _figure("Commit-to-client latency, cumulative distribution")
     plotted = False
+    labelled: dict[float, list[float]] = {0.50: [], 0.99: []}  # where each quantile's labels already are
     for n, (label, values) in enumerate(series.items()):
         data = sorted(float(v) for v in values)
         if not data:
@@ -76,9 +79,12 @@ def latency_cdf(path: Path | str, series: Mapping[str, Sequence[float]]) -> None
         ax.step(xs, ys, where="post", color=colour, linewidth=1.8,
                 label=f"{label}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, n={len(data):,}")
         for q, value, marker in ((0.50, p50, "o"), (0.99, p99, "s")):
-            ax.plot([max(value, floor)], [q], marker=marker, color=colour, markersize=7, zorder=3)
-            ax.annotate(f"p{int(q * 100)} {value:.1f}", xy=(max(value, floor), q), xytext=(6, -12),
-                        textcoords="offset points", fontsize=9, color=colour)
+            x = max(value, floor)
+            ax.plot([x], [q], marker=marker, color=colour, markersize=7, zorder=3)
+            if all(abs(math.log10(x / other)) > 0.45 for other in labelled[q]):  # else they overprint: the legend says it
+                labelled[q].append(x)
+                ax.annotate(f"p{int(q * 100)} {value:.1f}", xy=(x, q), xytext=(6, -12),
+                            textcoords="offset points", fontsize=9, color=colour)
         plotted = True
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(_ms))

@@ -27,6 +27,7 @@ from .common import (
     _require,
     _settings,
 )
+from .schedule import _clean_name  # the same rule as a chair's name: spaces folded, never blank
 
 __all__ = ["TypeCreateParams", "TypeUpdateParams", "appointment_types_create", "appointment_types_update"]
 
@@ -57,13 +58,6 @@ class TypeUpdateParams(Params):
 
 def _invalid(field: str, message: str) -> RpcError:
     return RpcError(ErrorCode.INVALID_PARAMS, "Invalid params", Reason.INVALID_PARAMS, fields={field: message})
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise _invalid("name", "must not be blank")
-    return cleaned
 
 
 def _clean_colour(colour: str) -> str:
