@@ -5,8 +5,9 @@ from __future__ import annotations
 from server.bench.runner import rates_held
 
 
-def _step(system: str, rate: int, p99: float, lost: int = 0) -> dict:
-    return {"system": system, "offered_per_min": rate, "p99_ms": p99, "lost_total": lost}
+def _step(system: str, rate: int, p99: float, lost: int = 0, achieved: int | None = None) -> dict:
+    return {"system": system, "offered_per_min": rate, "rate_per_min": rate if achieved is None else achieved,
+            "p99_ms": p99, "lost_total": lost}
 
 
 def test_the_highest_rate_held_stops_at_the_first_step_that_broke_the_bound() -> None:
@@ -15,6 +16,12 @@ def test_the_highest_rate_held_stops_at_the_first_step_that_broke_the_bound() ->
              _step("ours", 40_000, 90.0),
              _step("node", 5_000, 60.0), _step("node", 10_000, 30.0, lost=3)]
     assert rates_held(steps) == {"ours": 10_000, "node": 5_000}
+
+
+def test_the_rate_held_is_what_the_writer_achieved_not_what_it_aimed_at() -> None:
+    steps = [_step("ours", 20_000, 60.0, achieved=18_837), _step("ours", 40_000, 61.0, achieved=19_381),
+             _step("ours", 80_000, 79.0, achieved=16_701)]
+    assert rates_held(steps) == {"ours": 19_381}
 
 
 def test_a_system_that_never_held_the_bound_holds_zero() -> None:
