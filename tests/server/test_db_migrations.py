@@ -54,7 +54,7 @@ async def test_upgrade_downgrade_upgrade_on_an_empty_database(empty_database_url
     assert OUR_TABLES <= tables
     conn = await asyncpg.connect(empty_database_url)
     try:
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0007"  # the head revision
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0008"  # the head revision
         await conn.execute("INSERT INTO chairs (name) VALUES ('Chair 9')")
         assert await conn.fetchval("SELECT count(*) FROM change_log WHERE entity = 'chair'") == 1
     finally:
